@@ -1,0 +1,64 @@
+/*
+ * cli.h - what the programs share: messages, exit status, reading item
+ * streams, writing items, and the options every tool has.
+ */
+#ifndef MEM_CLI_H
+#define MEM_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "memories.h"
+
+/* Long-option values shared by the programs (above any short option). */
+enum {
+	OPT_WORKDIR = 1000, OPT_STRICT, OPT_BBOX, OPT_DATETIME, OPT_COLLECTION, OPT_MAX_CLOUD,
+	OPT_ASSETS, OPT_MAX_DEPTH, OPT_MAX_ITEMS, OPT_TIMEOUT, OPT_RETRIES, OPT_DRY_RUN,
+	OPT_BANDS, OPT_DEVICE, OPT_CO, OPT_CATALOG_ID, OPT_TITLE, OPT_SIZE, OPT_CAFILE
+};
+
+struct mem_cli {
+	const char *prog;
+	int quiet;
+	int strict;
+	const char *workdir;
+	int jobs;
+	int nfailed;		/* items that failed */
+	int worst;		/* the worst status seen (exit code) */
+};
+
+void mem_cli_init(struct mem_cli *c, const char *prog);
+/* Prints "prog: message" on stderr and records the status. */
+void mem_cli_error(struct mem_cli *c, const struct mem_err *err);
+/* Prints "prog: message" on stderr (unless quiet). */
+void mem_cli_warn(struct mem_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the usage error and the hint, then exits 2. */
+void mem_cli_usage_error(struct mem_cli *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+/* Prints "prog (memories) VERSION" and the library versions, then exits 0. */
+void mem_cli_version(struct mem_cli *c) __attribute__((noreturn));
+/*
+ * Handles an option every program has (-q, -j, --workdir, --strict);
+ * returns 1 when it was one.
+ */
+int mem_cli_common_option(struct mem_cli *c, int opt, const char *arg);
+/* Parses a positive integer option or exits 2. */
+long mem_cli_number(struct mem_cli *c, const char *opt, const char *arg, long lo, long hi);
+/* Parses a comma list into a new NULL-terminated vector (appended to v). */
+char **mem_cli_list(char **v, const char *arg);
+void mem_cli_list_free(char **v);
+
+/* Called with each item read; returns 0, or -1 to stop reading. */
+typedef int (*mem_cli_item_fn)(struct mem_cli *c, json_t *item, void *ctx);
+/*
+ * Reads items from each of the files (or stdin when none, or "-") and calls
+ * fn for each.  Malformed lines are reported and skipped, or end the run
+ * with status 2 under --strict.
+ */
+int mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, void *ctx);
+/* Writes an item on stdout as one line; exits quietly when stdout is gone. */
+void mem_cli_emit(struct mem_cli *c, const json_t *item);
+/* The exit status for the run: 0, or the worst failure seen. */
+int mem_cli_exit(struct mem_cli *c);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * mem-infer - run inference stages (spectral indices, ...) on items.
+ */
+#include "config.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "infer.h"
+#include "item.h"
+#include "raster.h"
+
+static const char usage[] =
+"Usage: mem-infer -s STAGE [OPTION]... [MANIFEST]...\n"
+"Run the stages on each item read from MANIFEST files (standard input when\n"
+"none, or -), scenes and tiles alike, and write one result item per input on\n"
+"standard output.\n"
+"\n"
+"  -s, --stage NAME        a stage to run (repeatable). Stages:\n"
+"                            ndvi  (nir-red)/(nir+red) on reflectance, float32,\n"
+"                                  NaN where an input is nodata or nir+red = 0\n"
+"      --device DEV        auto, cpu or cuda (default auto)\n"
+"      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
+"                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, tiled)\n"
+"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
+"  -j, --jobs N            threads (default: all CPUs)\n"
+"      --strict            a malformed input line is fatal (exit 2)\n"
+"  -q, --quiet             no warnings\n"
+"  -h, --help              show this help and exit\n"
+"  -V, --version           show the version and exit\n"
+"\n"
+"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n"
+"75 temporary failure. See mem-infer(1).\n";
+
+static const struct option longopts[] = {
+	{ "stage", required_argument, NULL, 's' },
+	{ "device", required_argument, NULL, OPT_DEVICE },
+	{ "co", required_argument, NULL, OPT_CO },
+	{ "workdir", required_argument, NULL, OPT_WORKDIR },
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int
+on_item(struct mem_cli *c, json_t *item, void *ctx)
+{
+	struct mem_err err;
+	json_t *out;
+
+	mem_err_clear(&err);
+	out = mem_infer_item(item, ctx, &err);
+	if (out == NULL) {
+		mem_cli_error(c, &err);
+		c->nfailed++;
+		/* a device asked for and missing is a usage error: stop at once */
+		return err.status == MEM_EUSAGE ? -1 : 0;
+	}
+	mem_cli_emit(c, out);
+	json_decref(out);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mem_cli cli;
+	struct mem_infer_opts o;
+	int opt;
+
+	mem_cli_init(&cli, "mem-infer");
+	memset(&o, 0, sizeof o);
+	while ((opt = getopt_long(argc, argv, "hVqj:s:", longopts, NULL)) != -1) {
+		if (mem_cli_common_option(&cli, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			mem_cli_version(&cli);
+		case 's':
+			if (!mem_infer_stage_known(optarg))
+				mem_cli_usage_error(&cli, "unknown stage '%s' (stages: %s)", optarg,
+				    mem_infer_stage_list());
+			o.stages = mem_cli_list(o.stages, optarg);
+			break;
+		case OPT_DEVICE:
+			if (strcmp(optarg, "auto") == 0)
+				o.device = MEM_DEVICE_AUTO;
+			else if (strcmp(optarg, "cpu") == 0)
+				o.device = MEM_DEVICE_CPU;
+			else if (strcmp(optarg, "cuda") == 0)
+				o.device = MEM_DEVICE_CUDA;
+			else
+				mem_cli_usage_error(&cli, "unknown device '%s' (auto, cpu, cuda)", optarg);
+			break;
+		case OPT_CO:
+			if (strchr(optarg, '=') == NULL)
+				mem_cli_usage_error(&cli, "invalid --co '%s': expected KEY=VALUE", optarg);
+			o.co = mem_cli_list(o.co, optarg);
+			break;
+		default:
+			fprintf(stderr, "Try 'mem-infer --help' for more information.\n");
+			return MEM_EUSAGE;
+		}
+	}
+	if (o.stages == NULL)
+		mem_cli_usage_error(&cli, "no stage given (-s ndvi)");
+	o.workdir = cli.workdir;
+	o.threads = cli.jobs;
+	if (cli.jobs > 0)
+		omp_set_num_threads(cli.jobs);
+	mem_raster_init();
+	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &o);
+	mem_cli_list_free(o.stages);
+	mem_cli_list_free(o.co);
+	mem_raster_done();
+	return mem_cli_exit(&cli);
+}

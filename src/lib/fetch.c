@@ -1,0 +1,259 @@
+/*
+ * fetch.c - bringing an item's assets home.
+ *
+ * Copies are written under a temporary name and renamed, so a kill -9 never
+ * leaves a partial file under a final name, and a rerun keeps what is
+ * there.  The item that comes out keeps every member of the source item
+ * (unknown ones too) and describes the local files as they are, which
+ * matters when a catalog's proj:shape does not match a resampled copy.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fetch.h"
+#include "files.h"
+#include "raster.h"
+
+int
+mem_fetch_match(const json_t *item, const struct mem_fetch_opts *o)
+{
+	struct mem_err err;
+
+	if (o->has_bbox) {
+		double b[4];
+
+		if (mem_item_bbox(item, b, &err) < 0 || !mem_bbox_intersects(b, o->bbox))
+			return 0;
+	}
+	if (o->has_datetime) {
+		struct mem_interval iv;
+
+		if (mem_item_time(item, &iv, &err) < 0)
+			return 0;
+		if (iv.end < o->datetime.start || iv.start > o->datetime.end)
+			return 0;
+	}
+	if (o->collections) {
+		const char *c = json_string_value(json_object_get(item, "collection"));
+		char **p;
+
+		if (c == NULL)
+			return 0;
+		for (p = o->collections; *p; p++)
+			if (strcmp(*p, c) == 0)
+				break;
+		if (*p == NULL)
+			return 0;
+	}
+	if (o->has_max_cloud) {
+		double cc;
+
+		if (mem_item_prop_number(item, "eo:cloud_cover", &cc) == 0 && cc > o->max_cloud)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+has_role(const json_t *asset, const char *role)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(asset, "roles"), i, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), role) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+append_unique(json_t *arr, const char *key)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(v), key) == 0)
+			return;
+	json_array_append_new(arr, json_string(key));
+}
+
+json_t *
+mem_fetch_select(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err)
+{
+	json_t *assets = json_object_get(item, "assets"), *a, *keys = json_array();
+	const char *key;
+
+	if (o->assets == NULL) {
+		json_object_foreach(assets, key, a)
+			if (has_role(a, "data") && mem_asset_href(a))
+				append_unique(keys, key);
+		if (json_array_size(keys) == 0)
+			return mem_err_set(err, MEM_EITEM, "item '%s' has no data assets",
+			    mem_item_id(item)), json_decref(keys), NULL;
+		return keys;
+	}
+	for (char **n = o->assets; *n; n++) {
+		struct mem_band band;
+		const char *found = NULL;
+
+		json_object_foreach(assets, key, a)
+			if (strcasecmp(key, *n) == 0 && mem_asset_href(a)) {
+				found = key;
+				break;
+			}
+		if (found == NULL && mem_item_find_band(item, *n, &band, NULL) == 0)
+			found = band.asset_key;
+		if (found == NULL) {
+			json_decref(keys);
+			mem_err_set(err, MEM_EITEM, "item '%s' has no asset or band '%s'",
+			    mem_item_id(item), *n);
+			return NULL;
+		}
+		append_unique(keys, found);
+	}
+	return keys;
+}
+
+/* The file name of an asset copy: its key, with the source's extension. */
+static char *
+local_name(const char *key, const char *href)
+{
+	const char *base = mem_path_basename(href), *dot = strrchr(base, '.');
+	char *safe = mem_path_safe_name(key), *name;
+	char ext[16] = "";
+
+	if (dot && strlen(dot) < sizeof ext && strcspn(dot, "?#") == strlen(dot))
+		snprintf(ext, sizeof ext, "%s", dot);
+	else if (dot) {
+		size_t n = strcspn(dot, "?#");
+
+		if (n < sizeof ext)
+			snprintf(ext, sizeof ext, "%.*s", (int)n, dot);
+	}
+	name = mem_xasprintf("%s%s", safe, ext);
+	free(safe);
+	return name;
+}
+
+static int
+bring(const char *href, const char *dest, const struct mem_fetch_opts *o, struct mem_err *err)
+{
+	if (mem_path_exists(dest))
+		return 0;
+	if (strncmp(href, "http://", 7) == 0 || strncmp(href, "https://", 8) == 0)
+		return mem_http_download(href, dest, &o->http, err);
+	if (mem_href_is_url(href) && strncmp(href, "file://", 7) != 0)
+		return mem_err_set(err, MEM_EITEM,
+		    "cannot fetch '%s': scheme not supported (http, https, file and paths are)", href);
+	return mem_copy_file(strncmp(href, "file://", 7) == 0 ? href + 7 : href, dest, err);
+}
+
+static int
+is_raster(const json_t *asset, const char *path)
+{
+	const char *type = json_string_value(json_object_get(asset, "type"));
+	size_t n = strlen(path);
+
+	if (type)
+		return strstr(type, "image/tiff") || strstr(type, "image/jp2") ||
+		    strstr(type, "netcdf") || strstr(type, "x-hdf");
+	return (n > 4 && (!strcasecmp(path + n - 4, ".tif") || !strcasecmp(path + n - 4, ".jp2"))) ||
+	    (n > 5 && !strcasecmp(path + n - 5, ".tiff"));
+}
+
+json_t *
+mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err)
+{
+	json_t *keys, *out, *assets, *newassets, *k, *links, *props, *sw;
+	char *sid = mem_path_safe_name(mem_item_id(item));
+	char *dir = mem_xasprintf("%s/scenes/%s", o->workdir, sid);
+	size_t i;
+
+	free(sid);
+	keys = mem_fetch_select(item, o, err);
+	if (keys == NULL) {
+		free(dir);
+		return NULL;
+	}
+	if (mem_mkdir_p(dir, err) < 0)
+		goto fail;
+	out = json_deep_copy(item);
+	assets = json_object_get(out, "assets");
+	newassets = json_object();
+	json_array_foreach(keys, i, k) {
+		const char *key = json_string_value(k);
+		json_t *a = json_deep_copy(json_object_get(assets, key));
+		const char *href = mem_asset_href(a);
+		char *name = local_name(key, href), *dest = mem_path_join(dir, name), *abs;
+		char sum[69];
+		off_t size;
+
+		free(name);
+		if (bring(href, dest, o, err) < 0 ||
+		    mem_file_checksum(dest, sum, &size, err) < 0) {
+			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
+			free(dest);
+			json_decref(a);
+			json_decref(newassets);
+			json_decref(out);
+			goto fail;
+		}
+		if (is_raster(a, dest)) {
+			GDALDatasetH ds = mem_raster_open(dest, err);
+
+			if (ds == NULL) {
+				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
+				free(dest);
+				json_decref(a);
+				json_decref(newassets);
+				json_decref(out);
+				goto fail;
+			}
+			mem_raster_proj_fields(ds, a);
+			GDALClose(ds);
+		}
+		json_object_set_new(a, "mem:source_href", json_string(href));
+		abs = mem_path_absolute(dest);
+		json_object_set_new(a, "href", json_string(abs));
+		free(abs);
+		json_object_set_new(a, "file:size", json_integer((json_int_t)size));
+		json_object_set_new(a, "file:checksum", json_string(sum));
+		json_object_set_new(newassets, key, a);
+		free(dest);
+	}
+	json_object_set_new(out, "assets", newassets);
+	mem_item_add_extension(out, MEM_EXT_FILE);
+	mem_item_add_extension(out, MEM_EXT_PROJ);
+	props = json_object_get(out, "properties");
+	json_object_set_new(props, "mem:stage", json_string("fetch"));
+	sw = json_object_get(props, "processing:software");
+	if (!json_is_object(sw)) {
+		sw = json_object();
+		json_object_set_new(props, "processing:software", sw);
+	}
+	json_object_set_new(sw, "memories", json_string(mem_version()));
+	/* the copy is derived from the source: keep the source's self as a link */
+	links = json_object_get(out, "links");
+	if (json_is_array(links)) {
+		json_t *l;
+
+		json_array_foreach(links, i, l) {
+			const char *rel = json_string_value(json_object_get(l, "rel"));
+
+			if (rel && strcmp(rel, "self") == 0)
+				json_object_set_new(l, "rel", json_string("derived_from"));
+		}
+	}
+	json_decref(keys);
+	free(dir);
+	return out;
+fail:
+	json_decref(keys);
+	free(dir);
+	return NULL;
+}

@@ -1,0 +1,377 @@
+/*
+ * files.c - paths, directories and atomic writes.
+ *
+ * Temporary names carry the pid and a counter so that concurrent writers
+ * (threads, or several nodes on a shared filesystem) never share one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "sha256.h"
+
+int
+mem_path_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int
+mem_mkdir_p(const char *dir, struct mem_err *err)
+{
+	char *p, *s;
+
+	if (dir == NULL || *dir == '\0')
+		return 0;
+	s = mem_xstrdup(dir);
+	for (p = s + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(s, 0777) < 0 && errno != EEXIST) {
+				int e = errno;
+
+				mem_err_set(err, e == EACCES || e == ENOENT || e == ENOTDIR ? MEM_EUSAGE : MEM_EITEM,
+				    "cannot create directory '%s': %s", s, strerror(e));
+				free(s);
+				return -1;
+			}
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	free(s);
+	if (access(dir, W_OK) < 0)
+		return mem_err_set(err, MEM_EUSAGE, "cannot write to directory '%s': %s", dir,
+		    strerror(errno));
+	return 0;
+}
+
+char *
+mem_tmp_name(const char *path)
+{
+	static atomic_ulong counter;
+	char *dir = mem_path_dirname(path);
+	char *t = mem_xasprintf("%s/.%s.tmp-%ld-%lu", dir, mem_path_basename(path), (long)getpid(),
+	    (unsigned long)atomic_fetch_add(&counter, 1));
+
+	free(dir);
+	return t;
+}
+
+static void
+fsync_dir(const char *path)
+{
+	char *dir = mem_path_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+int
+mem_commit_file(const char *tmp, const char *path, struct mem_err *err)
+{
+	int fd = open(tmp, O_RDONLY);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return mem_err_set(err, MEM_EITEM, "cannot sync '%s': %s", tmp, strerror(e));
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return mem_err_set(err, MEM_EITEM, "cannot rename '%s' to '%s': %s", tmp, path,
+		    strerror(e));
+	}
+	fsync_dir(path);
+	return 0;
+}
+
+int
+mem_write_file_atomic(const char *path, const void *data, size_t len, struct mem_err *err)
+{
+	char *tmp = mem_tmp_name(path);
+	const char *p = data;
+	int fd, rc;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd < 0) {
+		rc = mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", path, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			free(tmp);
+			return rc;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) < 0) {
+		rc = mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	rc = mem_commit_file(tmp, path, err);
+	free(tmp);
+	return rc;
+}
+
+char *
+mem_read_file(const char *path, size_t *len, struct mem_err *err)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (fp == NULL) {
+		mem_err_set(err, MEM_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t k;
+
+		if (n + 65536 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536 * 2;
+			buf = mem_xrealloc(buf, cap);
+		}
+		k = fread(buf + n, 1, cap - n - 1, fp);
+		n += k;
+		if (k == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		mem_err_set(err, MEM_EUSAGE, "cannot read '%s': %s", path, strerror(errno));
+		fclose(fp);
+		free(buf);
+		return NULL;
+	}
+	fclose(fp);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+int
+mem_copy_file(const char *src, const char *dst, struct mem_err *err)
+{
+	char *tmp, buf[1 << 16];
+	FILE *in, *out;
+	size_t n;
+	int rc = 0;
+
+	in = fopen(src, "rb");
+	if (in == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "cannot open '%s': %s", src, strerror(errno));
+	tmp = mem_tmp_name(dst);
+	out = fopen(tmp, "wb");
+	if (out == NULL) {
+		rc = mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", tmp, strerror(errno));
+		fclose(in);
+		free(tmp);
+		return rc;
+	}
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		if (fwrite(buf, 1, n, out) != n) {
+			rc = mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", dst, strerror(errno));
+			break;
+		}
+	if (rc == 0 && ferror(in))
+		rc = mem_err_set(err, MEM_EITEM, "cannot read '%s': %s", src, strerror(errno));
+	fclose(in);
+	if (fclose(out) != 0 && rc == 0)
+		rc = mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", dst, strerror(errno));
+	if (rc == 0)
+		rc = mem_commit_file(tmp, dst, err);
+	else
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int
+mem_file_checksum(const char *path, char out[69], off_t *size, struct mem_err *err)
+{
+	struct mem_sha256 s;
+	unsigned char dig[32], *buf;
+	off_t total = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return mem_err_set(err, MEM_EITEM, "cannot open '%s': %s", path, strerror(errno));
+	buf = mem_xmalloc(1 << 20);
+	mem_sha256_init(&s);
+	while ((n = read(fd, buf, 1 << 20)) > 0) {
+		mem_sha256_update(&s, buf, (size_t)n);
+		total += n;
+	}
+	free(buf);
+	close(fd);
+	if (n < 0)
+		return mem_err_set(err, MEM_EITEM, "cannot read '%s': %s", path, strerror(errno));
+	mem_sha256_final(&s, dig);
+	memcpy(out, "1220", 4);
+	mem_hex(dig, 32, out + 4);
+	if (size)
+		*size = total;
+	return 0;
+}
+
+char *
+mem_path_join(const char *dir, const char *name)
+{
+	size_t n;
+
+	if (name[0] == '/' || dir == NULL || dir[0] == '\0')
+		return mem_xstrdup(name);
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return mem_xasprintf("%.*s/%s", (int)n, dir, name);
+}
+
+char *
+mem_path_dirname(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (s == NULL)
+		return mem_xstrdup(".");
+	if (s == path)
+		return mem_xstrdup("/");
+	return mem_xasprintf("%.*s", (int)(s - path), path);
+}
+
+const char *
+mem_path_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+char *
+mem_path_absolute(const char *path)
+{
+	char cwd[PATH_MAX], *joined, *out, *tok, *save;
+	char **parts;
+	size_t n = 0, i, len;
+
+	if (path[0] == '/')
+		joined = mem_xstrdup(path);
+	else {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			strcpy(cwd, ".");
+		joined = mem_path_join(cwd, path);
+	}
+	parts = mem_xcalloc(strlen(joined) + 1, sizeof *parts);
+	for (tok = strtok_r(joined, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			if (n > 0)
+				n--;
+			continue;
+		}
+		parts[n++] = tok;
+	}
+	for (len = 2, i = 0; i < n; i++)
+		len += strlen(parts[i]) + 1;
+	out = mem_xmalloc(len);
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		strcat(out, "/");
+		strcat(out, parts[i]);
+	}
+	if (n == 0)
+		strcpy(out, "/");
+	free(parts);
+	free(joined);
+	return out;
+}
+
+char *
+mem_path_relative(const char *from_dir, const char *path)
+{
+	char *a = mem_path_absolute(from_dir), *b = mem_path_absolute(path);
+	size_t i = 0, common = 0, ups = 0;
+	char *out, *p;
+
+	/* the longest common prefix that ends at a path separator */
+	while (a[i] && b[i] && a[i] == b[i]) {
+		if (a[i] == '/')
+			common = i;
+		i++;
+	}
+	if (a[i] == '\0' && (b[i] == '/' || b[i] == '\0'))
+		common = i;
+	else if (b[i] == '\0' && a[i] == '/')
+		common = i;
+	for (p = a + common; *p; p++)
+		if (*p == '/' && p[1] != '\0')
+			ups++;
+	if (strcmp(a, "/") == 0)
+		ups = 0;
+	out = mem_xmalloc(ups * 3 + strlen(b) + 2);
+	out[0] = '\0';
+	for (i = 0; i < ups; i++)
+		strcat(out, "../");
+	p = b + common;
+	if (*p == '/')
+		p++;
+	strcat(out, *p ? p : (ups ? "" : "."));
+	if (out[0] != '\0' && out[strlen(out) - 1] == '/' && strlen(out) > 1)
+		out[strlen(out) - 1] = '\0';
+	free(a);
+	free(b);
+	return out;
+}
+
+char *
+mem_path_safe_name(const char *s)
+{
+	char *out = mem_xstrdup(s), *p;
+
+	for (p = out; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			*p = '_';
+	if (out[0] == '.')
+		out[0] = '_';
+	return out;
+}

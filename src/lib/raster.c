@@ -1,0 +1,374 @@
+/*
+ * raster.c - the GDAL side of libmemories.
+ *
+ * GDAL prints errors through a handler; the library installs a quiet one and
+ * reads CPLGetLastErrorMsg() into the caller's mem_err, so that messages
+ * come out once, in the program's own voice.
+ */
+#include "config.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal_utils.h>
+#include <gdalwarper.h>
+#include <math.h>
+#include <ogr_srs_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "item.h"
+#include "raster.h"
+
+void
+mem_raster_init(void)
+{
+	GDALAllRegister();
+	CPLSetErrorHandler(CPLQuietErrorHandler);
+	/* Remote COGs: do not list directories, and keep connections alive. */
+	CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+	if (CPLGetConfigOption("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", NULL) == NULL)
+		CPLSetConfigOption("GDAL_HTTP_MULTIRANGE", "YES");
+}
+
+void
+mem_raster_done(void)
+{
+	GDALDestroyDriverManager();
+	OSRCleanup();
+	CPLCleanupTLS();
+}
+
+static const char *
+gdal_msg(void)
+{
+	const char *m = CPLGetLastErrorMsg();
+
+	return m && *m ? m : "unknown GDAL error";
+}
+
+int
+mem_raster_close(GDALDatasetH ds)
+{
+	/* GDALClose returns void before GDAL 3.8: errors while flushing show in the error state */
+	CPLErrorReset();
+	GDALClose(ds);
+	return CPLGetLastErrorType() >= CE_Failure ? -1 : 0;
+}
+
+char *
+mem_raster_gdal_path(const char *href)
+{
+	if (strncmp(href, "file://", 7) == 0)
+		return mem_xstrdup(href + 7);
+	if (strncmp(href, "http://", 7) == 0 || strncmp(href, "https://", 8) == 0)
+		return mem_xasprintf("/vsicurl/%s", href);
+	if (strncmp(href, "s3://", 5) == 0)
+		return mem_xasprintf("/vsis3/%s", href + 5);
+	if (strncmp(href, "gs://", 5) == 0)
+		return mem_xasprintf("/vsigs/%s", href + 5);
+	return mem_xstrdup(href);
+}
+
+GDALDatasetH
+mem_raster_open(const char *href, struct mem_err *err)
+{
+	char *path = mem_raster_gdal_path(href);
+	GDALDatasetH ds;
+
+	CPLErrorReset();
+	ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
+	    NULL);
+	if (ds == NULL) {
+		const char *m = gdal_msg();
+
+		if (!mem_href_is_url(href) && access(path, F_OK) < 0)
+			mem_err_set(err, MEM_EITEM, "cannot open '%s': No such file or directory", href);
+		else if (strstr(m, "not recognized as a supported file format") ||
+		    strstr(m, "not recognised"))
+			mem_err_set(err, MEM_EITEM, "cannot open '%s': not a raster GDAL can read", href);
+		else
+			mem_err_set(err, mem_href_is_url(href) ? MEM_ETEMP : MEM_EITEM,
+			    "cannot open '%s': %s", href, m);
+	}
+	free(path);
+	return ds;
+}
+
+int
+mem_raster_epsg(GDALDatasetH ds)
+{
+	OGRSpatialReferenceH srs = GDALGetSpatialRef(ds);
+	const char *auth, *code;
+
+	if (srs == NULL)
+		return 0;
+	auth = OSRGetAuthorityName(srs, NULL);
+	code = OSRGetAuthorityCode(srs, NULL);
+	if (auth && code && strcmp(auth, "EPSG") == 0)
+		return atoi(code);
+	{
+		OGRSpatialReferenceH c = OSRClone(srs);
+		int epsg = 0;
+
+		if (OSRAutoIdentifyEPSG(c) == OGRERR_NONE) {
+			code = OSRGetAuthorityCode(c, NULL);
+			epsg = code ? atoi(code) : 0;
+		}
+		OSRDestroySpatialReference(c);
+		return epsg;
+	}
+}
+
+void
+mem_raster_proj_fields(GDALDatasetH ds, json_t *obj)
+{
+	double gt[6];
+	int epsg = mem_raster_epsg(ds);
+	json_t *t;
+
+	if (epsg > 0)
+		json_object_set_new(obj, "proj:epsg", json_integer(epsg));
+	else if (GDALGetSpatialRef(ds) != NULL) {
+		char *wkt = NULL;
+		const char *opts[] = { "FORMAT=WKT2_2019", NULL };
+
+		json_object_set_new(obj, "proj:epsg", json_null());
+		if (OSRExportToWktEx(GDALGetSpatialRef(ds), &wkt, opts) == OGRERR_NONE && wkt)
+			json_object_set_new(obj, "proj:wkt2", json_string(wkt));
+		CPLFree(wkt);
+	}
+	if (GDALGetGeoTransform(ds, gt) == CE_None) {
+		t = json_array();
+		json_array_append_new(t, json_real(gt[1]));
+		json_array_append_new(t, json_real(gt[2]));
+		json_array_append_new(t, json_real(gt[0]));
+		json_array_append_new(t, json_real(gt[4]));
+		json_array_append_new(t, json_real(gt[5]));
+		json_array_append_new(t, json_real(gt[3]));
+		json_object_set_new(obj, "proj:transform", t);
+	}
+	t = json_array();
+	json_array_append_new(t, json_integer(GDALGetRasterYSize(ds)));
+	json_array_append_new(t, json_integer(GDALGetRasterXSize(ds)));
+	json_object_set_new(obj, "proj:shape", t);
+}
+
+int
+mem_raster_lonlat_bbox(GDALDatasetH ds, double bbox[4], struct mem_err *err)
+{
+	OGRSpatialReferenceH src = GDALGetSpatialRef(ds), dst;
+	OGRCoordinateTransformationH ct;
+	double gt[6], x[84], y[84];
+	int ok[84], i, n = 0, w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+
+	if (src == NULL || GDALGetGeoTransform(ds, gt) != CE_None)
+		return mem_err_set(err, MEM_EITEM, "raster '%s' is not georeferenced",
+		    GDALGetDescription(ds));
+	/* 21 points along each edge: a UTM tile's edges bow in lon/lat */
+	for (i = 0; i <= 20; i++) {
+		double f = i / 20.0;
+		double px[4] = { f * w, f * w, 0, w }, py[4] = { 0, h, f * h, f * h };
+		int k;
+
+		for (k = 0; k < 4; k++, n++) {
+			x[n] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
+			y[n] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
+		}
+	}
+	dst = OSRNewSpatialReference(NULL);
+	OSRImportFromEPSG(dst, 4326);
+	OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER);
+	ct = OCTNewCoordinateTransformation(src, dst);
+	if (ct == NULL) {
+		OSRDestroySpatialReference(dst);
+		return mem_err_set(err, MEM_EITEM, "cannot transform '%s' to lon/lat: %s",
+		    GDALGetDescription(ds), gdal_msg());
+	}
+	OCTTransformEx(ct, n, x, y, NULL, ok);
+	bbox[0] = bbox[1] = INFINITY;
+	bbox[2] = bbox[3] = -INFINITY;
+	for (i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (x[i] < bbox[0]) bbox[0] = x[i];
+		if (y[i] < bbox[1]) bbox[1] = y[i];
+		if (x[i] > bbox[2]) bbox[2] = x[i];
+		if (y[i] > bbox[3]) bbox[3] = y[i];
+	}
+	OCTDestroyCoordinateTransformation(ct);
+	OSRDestroySpatialReference(dst);
+	if (!(bbox[0] <= bbox[2]))
+		return mem_err_set(err, MEM_EITEM, "cannot transform '%s' to lon/lat",
+		    GDALGetDescription(ds));
+	return 0;
+}
+
+int
+mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err)
+{
+	GDALDriverH drv = GDALGetDriverByName("COG");
+	char **co = NULL, *tmp;
+	GDALDatasetH out;
+	int rc;
+
+	if (drv == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no COG driver (GDAL >= 3.1 needed)");
+	co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
+	co = CSLSetNameValue(co, "OVERVIEWS", "AUTO");
+	co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
+	co = CSLSetNameValue(co, "BLOCKSIZE", "512");
+	for (char **o = opts; o && *o; o++) {
+		char *key = NULL;
+		const char *val = CPLParseNameValue(*o, &key);
+
+		if (key && val)
+			co = CSLSetNameValue(co, key, val);
+		CPLFree(key);
+	}
+	/* DEFLATE and ZSTD want a predictor: 2 for integers, 3 for floats */
+	if (CSLFetchNameValue(co, "PREDICTOR") == NULL && GDALGetRasterCount(src) > 0) {
+		GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(src, 1));
+
+		co = CSLSetNameValue(co, "PREDICTOR",
+		    GDALDataTypeIsFloating(t) ? "FLOATING_POINT" : "STANDARD");
+	}
+	tmp = mem_tmp_name(path);
+	CPLErrorReset();
+	out = GDALCreateCopy(drv, tmp, src, FALSE, co, NULL, NULL);
+	CSLDestroy(co);
+	if (out == NULL || mem_raster_close(out) < 0) {
+		rc = mem_err_set(err, MEM_EITEM, "cannot write COG '%s': %s", path, gdal_msg());
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	rc = mem_commit_file(tmp, path, err);
+	free(tmp);
+	return rc;
+}
+
+char **
+mem_raster_tiff_options(const char *compress)
+{
+	char **co = NULL;
+
+	co = CSLSetNameValue(co, "TILED", "YES");
+	co = CSLSetNameValue(co, "BLOCKXSIZE", "256");
+	co = CSLSetNameValue(co, "BLOCKYSIZE", "256");
+	co = CSLSetNameValue(co, "COMPRESS", compress ? compress : "ZSTD");
+	if (compress == NULL || strcasecmp(compress, "ZSTD") == 0)
+		co = CSLSetNameValue(co, "ZSTD_LEVEL", "1");
+	co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
+	co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
+	return co;
+}
+
+static int
+any_valid(GDALDatasetH ds)
+{
+	GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+	int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+	GDALRasterBandH m = GDALGetMaskBand(b);
+	unsigned char *buf = VSI_MALLOC2_VERBOSE(w, h);
+	int found = 0;
+
+	if (buf == NULL)
+		return 1;
+	if (GDALRasterIO(m, GF_Read, 0, 0, w, h, buf, w, h, GDT_Byte, 0, 0) == CE_None) {
+		for (long i = 0; i < (long)w * h && !found; i++)
+			found = buf[i] != 0;
+	} else
+		found = 1;
+	VSIFree(buf);
+	return found;
+}
+
+int
+mem_raster_warp_cell(char **srcs, int band, int epsg, const double b[4], int xsize, int ysize,
+    const char *resample, int has_nodata, double nodata, const char *path, int *empty,
+    struct mem_err *err)
+{
+	GDALDatasetH *in, mem, out;
+	GDALWarpAppOptions *wo;
+	char **argv = NULL, buf[64], *tmp, **co;
+	int n = CSLCount(srcs), i, usage = 0, rc = -1;
+
+	*empty = 0;
+	in = mem_xcalloc((size_t)n, sizeof *in);
+	for (i = 0; i < n; i++) {
+		in[i] = mem_raster_open(srcs[i], err);
+		if (in[i] == NULL)
+			goto out;
+	}
+	argv = CSLAddString(argv, "-of");
+	argv = CSLAddString(argv, "MEM");
+	snprintf(buf, sizeof buf, "EPSG:%d", epsg);
+	argv = CSLAddString(argv, "-t_srs");
+	argv = CSLAddString(argv, buf);
+	argv = CSLAddString(argv, "-te");
+	for (i = 0; i < 4; i++) {
+		snprintf(buf, sizeof buf, "%.10f", b[i]);
+		argv = CSLAddString(argv, buf);
+	}
+	argv = CSLAddString(argv, "-ts");
+	snprintf(buf, sizeof buf, "%d", xsize);
+	argv = CSLAddString(argv, buf);
+	snprintf(buf, sizeof buf, "%d", ysize);
+	argv = CSLAddString(argv, buf);
+	argv = CSLAddString(argv, "-r");
+	argv = CSLAddString(argv, resample);
+	if (band > 0) {
+		snprintf(buf, sizeof buf, "%d", band);
+		argv = CSLAddString(argv, "-b");
+		argv = CSLAddString(argv, buf);
+	}
+	if (has_nodata) {
+		snprintf(buf, sizeof buf, "%.17g", nodata);
+		argv = CSLAddString(argv, "-srcnodata");
+		argv = CSLAddString(argv, buf);
+		argv = CSLAddString(argv, "-dstnodata");
+		argv = CSLAddString(argv, buf);
+	}
+	argv = CSLAddString(argv, "-wo");
+	argv = CSLAddString(argv, "NUM_THREADS=ALL_CPUS");
+	argv = CSLAddString(argv, "-multi");
+	wo = GDALWarpAppOptionsNew(argv, NULL);
+	CSLDestroy(argv);
+	if (wo == NULL) {
+		mem_err_set(err, MEM_EUSAGE, "invalid warp options: %s", gdal_msg());
+		goto out;
+	}
+	CPLErrorReset();
+	mem = GDALWarp("", NULL, n, in, wo, &usage);
+	GDALWarpAppOptionsFree(wo);
+	if (mem == NULL) {
+		mem_err_set(err, MEM_EITEM, "cannot warp '%s': %s", srcs[0], gdal_msg());
+		goto out;
+	}
+	if (!any_valid(mem)) {
+		*empty = 1;
+		GDALClose(mem);
+		rc = 0;
+		goto out;
+	}
+	tmp = mem_tmp_name(path);
+	co = mem_raster_tiff_options(NULL);
+	out = GDALCreateCopy(GDALGetDriverByName("GTiff"), tmp, mem, FALSE, co, NULL, NULL);
+	CSLDestroy(co);
+	GDALClose(mem);
+	if (out == NULL || mem_raster_close(out) < 0) {
+		mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", path, gdal_msg());
+		unlink(tmp);
+	} else
+		rc = mem_commit_file(tmp, path, err);
+	free(tmp);
+out:
+	for (i = 0; i < n; i++)
+		if (in[i])
+			GDALClose(in[i]);
+	free(in);
+	return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * raster.h - the GDAL side of libmemories.
+ *
+ * Opening hrefs (local paths, file://, http(s)://, s3://) through GDAL's
+ * virtual file systems, reading projection facts into STAC fields, writing
+ * GeoTIFFs and COGs atomically, and warping scenes into grid cells.
+ */
+#ifndef MEM_RASTER_H
+#define MEM_RASTER_H
+
+#include <gdal.h>
+#include <jansson.h>
+
+#include "grid.h"
+#include "memories.h"
+
+/* Registers GDAL drivers and silences GDAL's own printing (errors come back in mem_err). */
+void mem_raster_init(void);
+/* Releases GDAL's global state at exit. */
+void mem_raster_done(void);
+
+/* Closes a dataset written to; returns -1 when flushing it failed. */
+int mem_raster_close(GDALDatasetH ds);
+/* Returns a new GDAL path for href: /vsicurl/ for http(s), /vsis3/ for s3://. */
+char *mem_raster_gdal_path(const char *href);
+/* Opens href read-only; err carries GDAL's message. */
+GDALDatasetH mem_raster_open(const char *href, struct mem_err *err);
+
+/*
+ * Sets proj:epsg (or proj:wkt2), proj:transform and proj:shape of obj (an
+ * asset or an item's properties) from ds.
+ */
+void mem_raster_proj_fields(GDALDatasetH ds, json_t *obj);
+/* The lon/lat bbox of ds (corners and edge points transformed). */
+int mem_raster_lonlat_bbox(GDALDatasetH ds, double bbox[4], struct mem_err *err);
+/* The EPSG code of ds's CRS, or 0. */
+int mem_raster_epsg(GDALDatasetH ds);
+
+/*
+ * Writes src to path as a Cloud Optimized GeoTIFF (COG driver: internal
+ * tiling, overviews), atomically.  opts are KEY=VALUE creation options
+ * (NULL-terminated) added to COMPRESS=DEFLATE, OVERVIEWS=AUTO.
+ */
+int mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err);
+
+/* Creates the GeoTIFF creation options list for intermediate files; free with CSLDestroy. */
+char **mem_raster_tiff_options(const char *compress);
+
+/*
+ * Warps the given band (0: every band) of every source (GDAL paths) into one grid cell:
+ * bounds b in the grid CRS (EPSG epsg), size x size pixels.  Writes a tiled
+ * GeoTIFF to path atomically, unless no pixel is valid, in which case
+ * nothing is written and *empty is set.  resample is a gdalwarp -r name.
+ * nodata (when has_nodata) is used for source and destination.
+ */
+int mem_raster_warp_cell(char **srcs, int band, int epsg, const double b[4], int xsize,
+    int ysize, const char *resample, int has_nodata, double nodata, const char *path,
+    int *empty, struct mem_err *err);
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * store.c - durable outputs.
+ *
+ * The item JSON is written last: its presence means every file it names is
+ * whole, which is what a rerun checks.  The catalog and collections are
+ * derived from the item files on disk rather than kept in memory, so a
+ * killed run, a rerun and a second run into the same directory all end with
+ * a catalog that describes exactly what is there.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "files.h"
+#include "item.h"
+#include "raster.h"
+#include "store.h"
+
+static int
+is_raster(const json_t *asset)
+{
+	const char *type = json_string_value(json_object_get(asset, "type"));
+	const char *href = mem_asset_href(asset);
+	size_t n = href ? strlen(href) : 0;
+
+	if (type && (strstr(type, "image/tiff") || strstr(type, "image/jp2")))
+		return 1;
+	return n > 4 && (!strcasecmp(href + n - 4, ".tif") || !strcasecmp(href + n - 4, ".jp2") ||
+	    (n > 5 && !strcasecmp(href + n - 5, ".tiff")));
+}
+
+static const char *
+collection_of(const json_t *item)
+{
+	const char *c = json_string_value(json_object_get(item, "collection"));
+
+	return c && *c ? c : "items";
+}
+
+static int
+write_json(const char *path, const json_t *v, struct mem_err *err)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	int rc;
+
+	if (s == NULL)
+		return mem_err_set(err, MEM_EITEM, "cannot serialise '%s'", path);
+	{
+		size_t n = strlen(s);
+
+		s = mem_xrealloc(s, n + 2);
+		s[n] = '\n';
+		s[n + 1] = '\0';
+	}
+	rc = mem_write_file_atomic(path, s, strlen(s), err);
+	free(s);
+	return rc;
+}
+
+static json_t *
+mklink(const char *rel, const char *href, const char *type, const char *title)
+{
+	json_t *l = json_object();
+
+	json_object_set_new(l, "rel", json_string(rel));
+	json_object_set_new(l, "href", json_string(href));
+	if (type)
+		json_object_set_new(l, "type", json_string(type));
+	if (title)
+		json_object_set_new(l, "title", json_string(title));
+	return l;
+}
+
+/* Turns a stored item (relative hrefs) into the emitted one (absolute). */
+static json_t *
+absolute_copy(const json_t *stored, const char *dir)
+{
+	json_t *out = json_deep_copy(stored), *a;
+	const char *key;
+
+	json_object_foreach(json_object_get(out, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+
+		if (h && !mem_href_is_url(h) && h[0] != '/') {
+			char *j = mem_path_join(dir, h), *abs = mem_path_absolute(j);
+
+			json_object_set_new(a, "href", json_string(abs));
+			free(j);
+			free(abs);
+		}
+	}
+	{
+		json_t *links = json_object_get(out, "links");
+		size_t i;
+
+		/* relative catalog links make sense only beside the file */
+		for (i = json_array_size(links); i-- > 0;) {
+			const char *rel = json_string_value(json_object_get(json_array_get(links, i), "rel"));
+
+			if (rel && (!strcmp(rel, "root") || !strcmp(rel, "parent") ||
+			    !strcmp(rel, "collection")))
+				json_array_remove(links, i);
+		}
+	}
+	return out;
+}
+
+json_t *
+mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
+    struct mem_err *err)
+{
+	const char *coll = collection_of(item), *key;
+	char *scoll = mem_path_safe_name(coll), *sid = mem_path_safe_name(mem_item_id(item));
+	char *cdir = mem_path_join(o->outdir, scoll);
+	char *dir = mem_path_join(cdir, sid), *jname = mem_xasprintf("%s.json", sid);
+	char *jpath = mem_path_join(dir, jname);
+	json_t *stored = NULL, *out = NULL, *a, *links, *keep;
+	size_t i;
+
+	*skipped = 0;
+	if (mem_path_exists(jpath)) {
+		json_error_t jerr;
+
+		stored = json_load_file(jpath, 0, &jerr);
+		if (stored != NULL) {
+			*skipped = 1;
+			out = absolute_copy(stored, dir);
+			goto done;
+		}
+		/* an unreadable item file is rewritten below */
+	}
+	if (mem_mkdir_p(dir, err) < 0)
+		goto done;
+	stored = json_deep_copy(item);
+	json_object_set_new(stored, "collection", json_string(coll));
+	json_object_foreach(json_object_get(stored, "assets"), key, a) {
+		const char *href = mem_asset_href(a);
+		char *skey, *fname, *path;
+		char sum[69];
+		off_t size;
+
+		if (href == NULL || mem_href_is_url(href))
+			continue;	/* remote assets stay where they are */
+		skey = mem_path_safe_name(key);
+		if (is_raster(a)) {
+			GDALDatasetH src = mem_raster_open(href, err), ds;
+
+			fname = mem_xasprintf("%s.tif", skey);
+			path = mem_path_join(dir, fname);
+			if (src == NULL || mem_raster_write_cog(src, path, o->co, err) < 0) {
+				if (src)
+					GDALClose(src);
+				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
+				free(skey);
+				free(fname);
+				free(path);
+				goto fail;
+			}
+			GDALClose(src);
+			ds = mem_raster_open(path, NULL);
+			if (ds) {
+				mem_raster_proj_fields(ds, a);
+				GDALClose(ds);
+			}
+			json_object_set_new(a, "type",
+			    json_string("image/tiff; application=geotiff; profile=cloud-optimized"));
+		} else {
+			const char *base = mem_path_basename(href);
+
+			fname = mem_xasprintf("%s-%s", skey, base);
+			path = mem_path_join(dir, fname);
+			if (mem_copy_file(href, path, err) < 0) {
+				free(skey);
+				free(fname);
+				free(path);
+				goto fail;
+			}
+		}
+		if (mem_file_checksum(path, sum, &size, err) < 0) {
+			free(skey);
+			free(fname);
+			free(path);
+			goto fail;
+		}
+		json_object_set_new(a, "href", json_string(fname));
+		json_object_set_new(a, "file:size", json_integer((json_int_t)size));
+		json_object_set_new(a, "file:checksum", json_string(sum));
+		json_object_del(a, "mem:source_href");
+		free(skey);
+		free(fname);
+		free(path);
+	}
+	/* catalog links: keep the item's own (derived_from, license, ...), set ours */
+	links = json_object_get(stored, "links");
+	keep = json_array();
+	json_array_foreach(links, i, a) {
+		const char *rel = json_string_value(json_object_get(a, "rel"));
+
+		if (rel && (!strcmp(rel, "self") || !strcmp(rel, "root") || !strcmp(rel, "parent") ||
+		    !strcmp(rel, "collection")))
+			continue;
+		json_array_append(keep, a);
+	}
+	json_array_append_new(keep, mklink("root", "../../catalog.json", "application/json", NULL));
+	json_array_append_new(keep, mklink("parent", "../collection.json", "application/json", NULL));
+	json_array_append_new(keep, mklink("collection", "../collection.json", "application/json",
+	    NULL));
+	json_object_set_new(stored, "links", keep);
+	mem_item_add_extension(stored, MEM_EXT_FILE);
+	if (write_json(jpath, stored, err) < 0)
+		goto fail;
+	out = absolute_copy(stored, dir);
+	goto done;
+fail:
+	out = NULL;
+done:
+	json_decref(stored);
+	free(scoll);
+	free(sid);
+	free(cdir);
+	free(dir);
+	free(jname);
+	free(jpath);
+	return out;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the subdirectories of dir; returns the count. */
+static size_t
+subdirs(const char *dir, char ***out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char *p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		p = mem_path_join(dir, e->d_name);
+		{
+			DIR *sd = opendir(p);
+
+			if (sd) {
+				closedir(sd);
+				names = mem_xrealloc(names, (n + 1) * sizeof *names);
+				names[n++] = mem_xstrdup(e->d_name);
+			}
+		}
+		free(p);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_str);
+	*out = names;
+	return n;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Writes COLLECTION/collection.json from its item files; returns items counted. */
+static int
+write_collection(const struct mem_store_opts *o, const char *name, int *count,
+    struct mem_err *err)
+{
+	char *cdir = mem_path_join(o->outdir, name), **items;
+	size_t n = subdirs(cdir, &items), i;
+	double bb[4] = { INFINITY, INFINITY, -INFINITY, -INFINITY };
+	double t0 = INFINITY, t1 = -INFINITY;
+	json_t *c = json_object(), *links = json_array(), *ext, *sp, *tm, *iv, *bba;
+	char buf[40], *path;
+	int rc;
+
+	*count = 0;
+	for (i = 0; i < n; i++) {
+		char *f = mem_xasprintf("%s/%s/%s.json", cdir, items[i], items[i]);
+		json_t *it = json_load_file(f, 0, NULL);
+		double b[4];
+		struct mem_interval tv;
+
+		free(f);
+		if (it == NULL)
+			continue;
+		if (mem_item_bbox(it, b, NULL) == 0) {
+			bb[0] = fmin(bb[0], b[0]);
+			bb[1] = fmin(bb[1], b[1]);
+			bb[2] = fmax(bb[2], b[2]);
+			bb[3] = fmax(bb[3], b[3]);
+		}
+		if (mem_item_time(it, &tv, NULL) == 0) {
+			t0 = fmin(t0, tv.start);
+			t1 = fmax(t1, tv.end);
+		}
+		f = mem_xasprintf("./%s/%s.json", items[i], items[i]);
+		json_array_append_new(links, mklink("item", f, "application/geo+json",
+		    mem_item_id(it)));
+		free(f);
+		json_decref(it);
+		(*count)++;
+	}
+	free_names(items, n);
+	json_object_set_new(c, "type", json_string("Collection"));
+	json_object_set_new(c, "stac_version", json_string(MEM_STAC_VERSION));
+	json_object_set_new(c, "id", json_string(name));
+	json_object_set_new(c, "description", json_string("Items written by mem-store"));
+	json_object_set_new(c, "license", json_string("other"));
+	ext = json_object();
+	sp = json_object();
+	bba = json_array();
+	if (!(bb[0] <= bb[2])) {
+		bb[0] = -180; bb[1] = -90; bb[2] = 180; bb[3] = 90;
+	}
+	for (i = 0; i < 4; i++)
+		json_array_append_new(bba, json_real(bb[i]));
+	json_object_set_new(sp, "bbox", json_pack("[o]", bba));
+	tm = json_object();
+	iv = json_array();
+	if (isfinite(t0)) {
+		mem_time_format(t0, buf, sizeof buf);
+		json_array_append_new(iv, json_string(buf));
+		mem_time_format(t1, buf, sizeof buf);
+		json_array_append_new(iv, json_string(buf));
+	} else {
+		json_array_append_new(iv, json_null());
+		json_array_append_new(iv, json_null());
+	}
+	json_object_set_new(tm, "interval", json_pack("[o]", iv));
+	json_object_set_new(ext, "spatial", sp);
+	json_object_set_new(ext, "temporal", tm);
+	json_object_set_new(c, "extent", ext);
+	json_array_insert_new(links, 0, mklink("root", "../catalog.json", "application/json", NULL));
+	json_array_insert_new(links, 1, mklink("parent", "../catalog.json", "application/json", NULL));
+	json_object_set_new(c, "links", links);
+	path = mem_xasprintf("%s/collection.json", cdir);
+	rc = write_json(path, c, err);
+	free(path);
+	free(cdir);
+	json_decref(c);
+	return rc;
+}
+
+int
+mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
+{
+	char **colls, *path;
+	size_t n, i;
+	json_t *cat = json_object(), *links = json_array();
+	int rc = 0;
+
+	if (mem_mkdir_p(o->outdir, err) < 0)
+		return -1;
+	n = subdirs(o->outdir, &colls);
+	json_array_append_new(links, mklink("root", "./catalog.json", "application/json", NULL));
+	for (i = 0; i < n && rc == 0; i++) {
+		int count;
+		char *href;
+
+		rc = write_collection(o, colls[i], &count, err);
+		if (rc < 0 || count == 0)
+			continue;
+		href = mem_xasprintf("./%s/collection.json", colls[i]);
+		json_array_append_new(links, mklink("child", href, "application/json", colls[i]));
+		free(href);
+	}
+	free_names(colls, n);
+	json_object_set_new(cat, "type", json_string("Catalog"));
+	json_object_set_new(cat, "stac_version", json_string(MEM_STAC_VERSION));
+	json_object_set_new(cat, "id", json_string(o->catalog_id ? o->catalog_id : "memories"));
+	if (o->title)
+		json_object_set_new(cat, "title", json_string(o->title));
+	json_object_set_new(cat, "description", json_string("Outputs of memories (mem-store)"));
+	json_object_set_new(cat, "links", links);
+	path = mem_path_join(o->outdir, "catalog.json");
+	if (rc == 0)
+		rc = write_json(path, cat, err);
+	free(path);
+	json_decref(cat);
+	return rc;
+}

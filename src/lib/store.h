@@ -1,0 +1,39 @@
+/*
+ * store.h - durable outputs (mem-store): COGs and a STAC catalog.
+ *
+ * Layout under the output directory DIR:
+ *   DIR/catalog.json
+ *   DIR/COLLECTION/collection.json
+ *   DIR/COLLECTION/ITEM/ITEM.json      hrefs relative to the item file
+ *   DIR/COLLECTION/ITEM/ASSET.tif      Cloud Optimized GeoTIFF
+ */
+#ifndef MEM_STORE_H
+#define MEM_STORE_H
+
+#include <jansson.h>
+
+#include "memories.h"
+
+struct mem_store_opts {
+	const char *outdir;
+	char **co;		/* COG creation options KEY=VALUE, NULL-terminated */
+	const char *catalog_id;
+	const char *title;
+};
+
+/*
+ * Stores one item: every raster asset as a COG, other local assets copied,
+ * and the item JSON, each atomically, item JSON last.  Returns a new item
+ * with absolute hrefs to the stored files.  An item already stored (its
+ * JSON present) is not written again; *skipped is then set.
+ */
+json_t *mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
+    struct mem_err *err);
+
+/*
+ * Rebuilds DIR/catalog.json and each DIR/COLLECTION/collection.json from
+ * the item files present, so that reruns and several runs accumulate.
+ */
+int mem_store_finish(const struct mem_store_opts *o, struct mem_err *err);
+
+#endif
