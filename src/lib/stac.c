@@ -137,8 +137,12 @@ walk_href(struct walk *w, const char *href, int depth, int top, struct mem_err *
 		return 0;
 	doc = mem_stac_load(href, w->o, err);
 	if (doc == NULL) {
-		if (top)
+		if (top) {
+			/* the source itself missing (404 too) is bad input, not a failed item */
+			if (err != NULL && err->status == MEM_EITEM)
+				err->status = MEM_EUSAGE;
 			return -1;
+		}
 		if (w->warn)
 			w->warn(err, w->ctx);
 		return 0;
@@ -211,8 +215,7 @@ mem_stac_walk(const char *source, int max_depth, const struct mem_http_opts *o,
     struct mem_err *err)
 {
 	struct walk w = { o, fn, ctx, warn, NULL, 0, max_depth > 0 ? max_depth : 8 };
-	char *src = strncmp(source, "file://", 7) == 0 ? mem_xstrdup(source + 7) :
-	    mem_href_is_url(source) ? mem_xstrdup(source) : mem_path_absolute(source);
+	char *src = mem_xstrdup(strncmp(source, "file://", 7) == 0 ? source + 7 : source);
 	int rc;
 	size_t i;
 

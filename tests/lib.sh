@@ -1,0 +1,112 @@
+# tests/lib.sh - sourced by every CLI test: TAP helpers, a temp dir, the tools on PATH.
+#
+# Each test script prints TAP (https://testanything.org) on stdout; automake's
+# tap-driver.sh reads it.  A test that cannot run here says so with
+# "1..0 # SKIP reason" or "ok N # SKIP reason"; nothing passes silently.
+
+set -eu
+
+: "${MEM_SRCDIR:?run through make check (MEM_SRCDIR unset)}"
+: "${MEM_BIN:?run through make check (MEM_BIN unset)}"
+: "${MEM_REALDATA:=$MEM_SRCDIR/../shared/realdata}"
+PATH="$MEM_BIN:$PATH"
+export PATH MEM_REALDATA
+unset MEM_WORKDIR
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mem-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+cd "$T"
+
+tap_n=0
+tap_failed=0
+
+plan() { echo "1..$1"; }
+
+ok() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $*"
+}
+
+not_ok() {
+	tap_n=$((tap_n + 1))
+	tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_n - $*"
+}
+
+skip() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n # SKIP $*"
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+diag() { echo "# $*"; }
+
+# check DESC CMD...: ok when CMD succeeds; its output is shown on failure.
+check() {
+	desc=$1
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		printf '%s\n' "$out" | sed 's/^/# /' | head -40
+	fi
+}
+
+# check_exit DESC CODE CMD...: ok when CMD exits with CODE.
+check_exit() {
+	desc=$1
+	want=$2
+	shift 2
+	set +e
+	out=$("$@" 2>&1)
+	got=$?
+	set -e
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $got, want $want)"
+		printf '%s\n' "$out" | sed 's/^/# /' | head -40
+	fi
+}
+
+# stderr_of CMD...: runs CMD, prints only its standard error (status ignored).
+stderr_of() {
+	"$@" 2>&1 >/dev/null || true
+}
+
+# json_get FILE EXPR: evaluates a Python expression over the first item "d" in FILE.
+json_get() {
+	/usr/bin/python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).readline()); print($2)" "$1"
+}
+
+# gdal_py: Python with GDAL's bindings (python3 on PATH may be another build).
+gdal_py() { /usr/bin/python3 "$@"; }
+
+have_gdal_py() { /usr/bin/python3 -c 'from osgeo import gdal; import numpy' 2>/dev/null; }
+
+# realdata SUBPATH: the path of a shared real-data file, or nothing when absent.
+realdata() {
+	if [ -e "$MEM_REALDATA/$1" ]; then
+		printf '%s\n' "$MEM_REALDATA/$1"
+	fi
+}
+
+# demo: makes the demo catalog in ./demo once.
+demo() {
+	[ -f demo/catalog.json ] || mem-demo -o demo "$@"
+}
+
+# is_cog FILE: gdalinfo opens FILE and reports COG layout.
+is_cog() {
+	gdalinfo "$1" 2>/dev/null | grep -q 'LAYOUT=COG'
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
