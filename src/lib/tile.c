@@ -242,8 +242,22 @@ make_cell(struct mem_tiler *t, const struct mem_grid *g, long x, long y, json_t 
 	for (char *p = stem; *p; p++)
 		if (*p == '/')
 			*p = '-';
-	json_array_foreach(t->group, i, s)
-		json_array_append_new(ids, json_string(mem_item_id(s)));
+	/* the inputs by id and content (checksum, else href): a changed input is new work */
+	json_array_foreach(t->group, i, s) {
+		json_t *sc = json_object(), *sums = json_object();
+
+		json_object_set_new(sc, "id", json_string(mem_item_id(s)));
+		json_array_foreach(keys, j, k) {
+			json_t *sa = json_object_get(json_object_get(s, "assets"), json_string_value(k));
+			json_t *c = json_object_get(sa, "file:checksum");
+
+			if (sa && mem_asset_href(sa))
+				json_object_set_new(sums, json_string_value(k),
+				    c ? json_deep_copy(c) : json_string(mem_asset_href(sa)));
+		}
+		json_object_set_new(sc, "assets", sums);
+		json_array_append_new(ids, sc);
+	}
 	json_object_set_new(params, "scenes", ids);
 	json_object_set_new(params, "cell", json_string(cell));
 	json_object_set_new(params, "resampling", json_string(t->o.resample));
