@@ -18,8 +18,8 @@ extern "C" {
  * nodata: reflectance = value * scale + offset.
  */
 struct mem_kern_ndvi_params {
-	float red_scale, red_offset;
-	float nir_scale, nir_offset;
+	double red_scale, red_offset;
+	double nir_scale, nir_offset;
 	int red_has_nodata, nir_has_nodata;
 	float red_nodata, nir_nodata;
 };

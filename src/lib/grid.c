@@ -23,15 +23,26 @@ parse_int(const char *s, long lo, long hi, long *v)
 int
 mem_grid_parse(const char *spec, struct mem_grid *g, struct mem_err *err)
 {
-	char *s = mem_xstrdup(spec), *f[4], *save, *tok;
+	char *s = mem_xstrdup(spec), *f[4], *p = s;
 	int n = 0, rc = -1;
 	long v;
 
 	memset(g, 0, sizeof *g);
-	for (tok = strtok_r(s, ":", &save); tok && n < 4; tok = strtok_r(NULL, ":", &save))
-		f[n++] = tok;
-	if (tok != NULL || n == 0)
-		goto bad;
+	/* split on ':' keeping empty fields, which are errors */
+	for (;;) {
+		char *c = strchr(p, ':');
+
+		if (n == 4)
+			goto bad;
+		f[n++] = p;
+		if (c == NULL)
+			break;
+		*c = '\0';
+		p = c + 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (*f[i] == '\0')
+			goto bad;
 	if (strcmp(f[0], "webmercator") == 0 || strcmp(f[0], "WebMercatorQuad") == 0) {
 		g->kind = MEM_GRID_WEBMERCATOR;
 		g->epsg = 3857;
@@ -116,8 +127,12 @@ mem_grid_tile_range(const struct mem_grid *g, const double b[4], long *x0, long 
     long *y1)
 {
 	double span = mem_grid_span(g);
-	/* a box that only touches a tile edge does not take the next tile */
-	double eps = span * 1e-9;
+	/*
+	 * A box that only touches a tile edge does not take the next tile.  The
+	 * tolerance is in tile units: at zoom 30 a tile is 4 cm and doubles near
+	 * the antimeridian carry 2e-9 m, so 1e-6 of a tile is well above noise.
+	 */
+	const double tol = 1e-6;
 
 	if (g->kind == MEM_GRID_WEBMERCATOR) {
 		long max = (1L << g->zoom) - 1;
@@ -125,19 +140,19 @@ mem_grid_tile_range(const struct mem_grid *g, const double b[4], long *x0, long 
 		if (b[2] <= -MEM_WEBMERC_HALF || b[0] >= MEM_WEBMERC_HALF ||
 		    b[3] <= -MEM_WEBMERC_HALF || b[1] >= MEM_WEBMERC_HALF)
 			return -1;
-		*x0 = (long)floor((b[0] + MEM_WEBMERC_HALF) / span + 1e-9);
-		*x1 = (long)floor((b[2] - eps + MEM_WEBMERC_HALF) / span);
-		*y0 = (long)floor((MEM_WEBMERC_HALF - b[3]) / span + 1e-9);
-		*y1 = (long)floor((MEM_WEBMERC_HALF - b[1] - eps) / span);
+		*x0 = (long)floor((b[0] + MEM_WEBMERC_HALF) / span + tol);
+		*x1 = (long)floor((b[2] + MEM_WEBMERC_HALF) / span - tol);
+		*y0 = (long)floor((MEM_WEBMERC_HALF - b[3]) / span + tol);
+		*y1 = (long)floor((MEM_WEBMERC_HALF - b[1]) / span - tol);
 		if (*x0 < 0) *x0 = 0;
 		if (*y0 < 0) *y0 = 0;
 		if (*x1 > max) *x1 = max;
 		if (*y1 > max) *y1 = max;
 	} else {
-		*x0 = (long)floor(b[0] / span + 1e-9);
-		*x1 = (long)floor((b[2] - eps) / span);
-		*y0 = (long)floor(b[1] / span + 1e-9);
-		*y1 = (long)floor((b[3] - eps) / span);
+		*x0 = (long)floor(b[0] / span + tol);
+		*x1 = (long)floor(b[2] / span - tol);
+		*y0 = (long)floor(b[1] / span + tol);
+		*y1 = (long)floor(b[3] / span - tol);
 	}
 	return *x1 >= *x0 && *y1 >= *y0 ? 0 : -1;
 }
@@ -178,7 +193,14 @@ mem_grid_utm_epsg(double lon, double lat)
 void
 mem_grid_webmercator_tile(double lon, double lat, int z, long *x, long *y)
 {
-	double n = ldexp(1.0, z), r = lat * M_PI / 180;
+	double n = ldexp(1.0, z), r;
+
+	/* WebMercatorQuad ends at +-85.0511 degrees: the poles map to its edge rows */
+	if (lat > 85.0511287798066)
+		lat = 85.0511287798066;
+	if (lat < -85.0511287798066)
+		lat = -85.0511287798066;
+	r = lat * M_PI / 180;
 
 	*x = (long)floor((lon + 180) / 360 * n);
 	*y = (long)floor((1 - log(tan(r) + 1 / cos(r)) / M_PI) / 2 * n);

@@ -132,10 +132,10 @@ run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
 	}
 	w = GDALGetRasterXSize(rds);
 	h = GDALGetRasterYSize(rds);
-	p.red_scale = (float)red.scale;
-	p.red_offset = (float)red.offset;
-	p.nir_scale = (float)nir.scale;
-	p.nir_offset = (float)nir.offset;
+	p.red_scale = red.scale;
+	p.red_offset = red.offset;
+	p.nir_scale = nir.scale;
+	p.nir_offset = nir.offset;
 	band_nodata(rds, &red, &p.red_has_nodata, &p.red_nodata);
 	band_nodata(nds, &nir, &p.nir_has_nodata, &p.nir_nodata);
 
@@ -312,6 +312,11 @@ input_params(const json_t *item, const struct mem_infer_opts *o)
 	for (char **s = o->stages; s && *s; s++)
 		json_array_append_new(st, json_string(*s));
 	json_object_set_new(p, "stages", st);
+	/* creation options change the file, so they are part of what is made */
+	st = json_array();
+	for (char **c = o->co; c && *c; c++)
+		json_array_append_new(st, json_string(*c));
+	json_object_set_new(p, "co", st);
 	return p;
 }
 

@@ -62,6 +62,8 @@ mem_time_parse(const char *s, double *t, int *date_only, struct mem_err *err)
 		if (*p == '.') {
 			double scale = 0.1;
 
+			if (!isdigit((unsigned char)p[1]))
+				goto bad;
 			for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
 				frac += (*p - '0') * scale;
 		}
@@ -70,7 +72,8 @@ mem_time_parse(const char *s, double *t, int *date_only, struct mem_err *err)
 		else if (*p == '+' || *p == '-') {
 			int oh, om;
 
-			if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+			if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+			    om > 59)
 				goto bad;
 			off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
 			p += 6;
@@ -79,8 +82,14 @@ mem_time_parse(const char *s, double *t, int *date_only, struct mem_err *err)
 		if (*p != '\0')
 			goto bad;
 	}
-	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		goto bad;
+	{
+		static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+		int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+
+		if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) ||
+		    h > 23 || m > 59 || sec > 60)
+			goto bad;
+	}
 	tm.tm_year = Y - 1900;
 	tm.tm_mon = M - 1;
 	tm.tm_mday = D;
@@ -96,15 +105,18 @@ bad:
 void
 mem_time_format(double t, char *buf, size_t n)
 {
-	time_t s = (time_t)floor(t);
-	double frac = t - (double)s;
+	/* round to whole microseconds first, so that .9999996 carries into the second */
+	long long us = llround(t * 1e6);
+	long long sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+	long frac = (long)(us - sec * 1000000);
+	time_t s = (time_t)sec;
 	struct tm tm;
 	size_t k;
 
 	gmtime_r(&s, &tm);
 	k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac > 5e-7 && k + 8 < n)
-		k += (size_t)snprintf(buf + k, n - k, ".%06ld", lround(frac * 1e6) % 1000000);
+	if (frac > 0 && k + 8 < n)
+		k += (size_t)snprintf(buf + k, n - k, ".%06ld", frac);
 	if (k + 2 <= n) {
 		buf[k] = 'Z';
 		buf[k + 1] = '\0';
@@ -267,7 +279,7 @@ mem_bbox_parse(const char *s, double bbox[4], struct mem_err *err)
 
 	for (i = 0; i < 4; i++) {
 		bbox[i] = strtod(p, &end);
-		if (end == p || (i < 3 && *end != ',') || (i == 3 && *end != '\0'))
+		if (end == p || !isfinite(bbox[i]) || (i < 3 && *end != ',') || (i == 3 && *end != '\0'))
 			return mem_err_set(err, MEM_EUSAGE,
 			    "invalid bbox '%s': expected WEST,SOUTH,EAST,NORTH", s);
 		p = end + 1;
@@ -377,9 +389,14 @@ band_numbers(const json_t *asset, int index, struct mem_band *band)
 		b = json_array_get(json_object_get(asset, "bands"), (size_t)index - 1);
 	if (b == NULL)
 		b = (json_t *)asset;
-	if (json_is_number(v = json_object_get(b, "scale")))
+	/* STAC 1.1 names them raster:scale and raster:offset */
+	if (json_is_number(v = json_object_get(b, "scale")) ||
+	    json_is_number(v = json_object_get(b, "raster:scale")) ||
+	    json_is_number(v = json_object_get(asset, "raster:scale")))
 		band->scale = json_number_value(v);
-	if (json_is_number(v = json_object_get(b, "offset")))
+	if (json_is_number(v = json_object_get(b, "offset")) ||
+	    json_is_number(v = json_object_get(b, "raster:offset")) ||
+	    json_is_number(v = json_object_get(asset, "raster:offset")))
 		band->offset = json_number_value(v);
 	v = json_object_get(b, "nodata");
 	if (v == NULL)
@@ -514,6 +531,9 @@ mem_href_resolve(const char *base, const char *href)
 					n--;
 					continue;
 				}
+				/* above the root of a URL or an absolute path, ".." stays at the root */
+				if (strcmp(tok, "..") == 0 && n == 0 && (abs || start != joined))
+					continue;
 				segs[n++] = tok;
 			}
 			*p = '\0';

@@ -54,7 +54,12 @@ read_line(struct mem_manifest_reader *r)
 	while ((c = getc_unlocked(r->fp)) != EOF && c != '\n') {
 		if (toolong)
 			continue;
-		if (len >= r->max_line) {
+		/* one byte of slack: the CR of a CRLF ending does not count */
+		if (len >= r->max_line + (c == '\r')) {
+			toolong = 1;
+			continue;
+		}
+		if (len == r->max_line && c != '\r') {
 			toolong = 1;
 			continue;
 		}
@@ -66,6 +71,8 @@ read_line(struct mem_manifest_reader *r)
 	}
 	if (c == EOF && ferror(r->fp))
 		return -3;
+	if (len > r->max_line && r->buf[len - 1] != '\r')
+		toolong = 1;
 	if (c == EOF && len == 0 && !toolong)
 		return -1;
 	if (toolong)
@@ -113,13 +120,17 @@ mem_manifest_read(struct mem_manifest_reader *r, json_t **item, struct mem_err *
 		long n;
 		const char *p;
 
+		if (r->failed)
+			return 0;
 		n = read_line(r);
 		if (n == -1)
 			return 0;
 		r->lineno++;
-		if (n == -3)
+		if (n == -3) {
+			r->failed = 1;
 			return mem_err_set(err, MEM_EITEM, "%s:%lu: read error: %s", r->name,
 			    r->lineno, strerror(errno));
+		}
 		if (n == -2)
 			return mem_err_set(err, MEM_EUSAGE, "%s:%lu: line longer than %zu bytes",
 			    r->name, r->lineno, r->max_line);

@@ -23,6 +23,7 @@ struct mem_manifest_reader {
 	size_t max_line;
 	char *buf;
 	size_t cap;
+	int failed;		/* a read error ended the stream */
 };
 
 /* Prepares r to read fp; name labels messages.  max_line 0 means the default. */

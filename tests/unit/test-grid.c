@@ -134,10 +134,7 @@ test_webmercator_tile(void)
 	tile_of(0, 90, 5, 16, 0, "the north pole clamps to row 0");
 	tile_of(0, -85.06, 5, 16, 31, "below -85.0511 clamps to the last row");
 	tile_of(0, -89.9999, 5, 16, 31, "near the south pole clamps to the last row");
-	todo_start("bug: grid.c mem_grid_webmercator_tile: log(tan+sec) of -90 is -inf, "
-	    "(long)floor(inf) is undefined and ends up as row 0");
 	tile_of(0, -90, 5, 16, 31, "the south pole clamps to the last row");
-	todo_end();
 }
 
 static void
@@ -186,14 +183,12 @@ test_parse(void)
 	like(err.msg, "webmercator:ZOOM", "the error shows the expected syntax");
 
 	/* strtok_r folds empty fields: "utm::512" silently means RES 512 */
-	todo_start("bug: grid.c mem_grid_parse: empty field skipped, 'utm::512' read as res 512");
 	{
 		int rc = mem_grid_parse("utm::512", &g, &err);
 
 		ok(rc < 0 || (g.res == 0 && g.tile_size == 512),
 		    "'utm::512' is refused or means the default RES with 512 px tiles");
 	}
-	todo_end();
 }
 
 static void
@@ -267,10 +262,7 @@ test_tile_range(void)
 			}
 		}
 	}
-	todo_start("bug: grid.c mem_grid_tile_range: edge tolerance 1e-9 tile is below "
-	    "double rounding at z>=23");
 	ok(bad == 0, "tile bounds map back to their tile at zooms 23-30");
-	todo_end();
 	if (bad > 0)
 		diag("%d of 4000 tiles spill, first at %d/%ld/%ld", bad, fz, fx, fy);
 

@@ -101,19 +101,12 @@ test_time_parse(void)
 	time_bad("2024-06-01T10:00:61Z", "second 61");
 	time_bad("yesterday", "words");
 
-	todo_start("bug: item.c mem_time_parse checks day <= 31 only; timegm rolls "
-	    "'2024-02-30' over to March 1");
 	time_bad("2024-02-30", "February 30");
 	time_bad("2023-02-29", "February 29 of a common year");
 	time_bad("2024-04-31", "April 31");
-	todo_end();
-	todo_start("bug: item.c mem_time_parse does not range-check the UTC offset");
 	time_bad("2024-06-01T10:00:00+25:00", "offset hour 25");
 	time_bad("2024-06-01T10:00:00+02:60", "offset minute 60");
-	todo_end();
-	todo_start("bug: item.c mem_time_parse accepts '.' with no digits (RFC 3339 needs one)");
 	time_bad("2024-06-01T10:00:00.Z", "a dot without digits");
-	todo_end();
 
 	mem_time_format(1717236000, buf, sizeof buf);
 	is_str(buf, "2024-06-01T10:00:00Z", "format a whole second");
@@ -122,10 +115,7 @@ test_time_parse(void)
 	mem_time_format(-1, buf, sizeof buf);
 	is_str(buf, "1969-12-31T23:59:59Z", "format before the epoch");
 	mem_time_format(1717235999.9999996, buf, sizeof buf);
-	todo_start("bug: item.c mem_time_format: a fraction that rounds to 1.000000 prints "
-	    ".000000 without carrying into the seconds");
 	is_str(buf, "2024-06-01T10:00:00Z", "a fraction that rounds up carries into the second");
-	todo_end();
 }
 
 static void
@@ -228,10 +218,7 @@ test_bbox(void)
 		ok(mem_bbox_parse(bad[i], b, &err) < 0 && err.status == MEM_EUSAGE &&
 		    strstr(err.msg, bad[i]) != NULL, "bbox '%s' is refused", bad[i]);
 	}
-	todo_start("bug: item.c mem_bbox_parse: strtod reads 'nan', and NaN passes the "
-	    "west > east check");
 	ok(mem_bbox_parse("nan,0,1,1", b, &err) < 0, "bbox 'nan,0,1,1' is refused");
-	todo_end();
 
 	item = parse("{\"type\":\"Feature\",\"id\":\"bb\",\"bbox\":[8.5,45.9,10.6,46.6],"
 	    "\"geometry\":{\"type\":\"Point\",\"coordinates\":[0,0]},\"properties\":{}}");
@@ -481,14 +468,11 @@ test_find_band(void)
 	band_is(s11, "nir", "reflectance", 4, "STAC 1.1");
 	band_is(s11, "B04", "reflectance", 3, "STAC 1.1 by name");
 	band_is(s11, "swir16", "swir", 1, "STAC 1.1");
-	band_numbers_are(s11, "nir", 1, 0, 1, 0, "STAC 1.1 plain nodata");
-	todo_start("bug: item.c band_numbers reads 'scale'/'offset' only, not STAC 1.1 "
-	    "'raster:scale'/'raster:offset' (in bands or on the asset)");
+	band_numbers_are(s11, "nir", 0.0001, -0.1, 1, 0, "STAC 1.1 asset-wide raster:scale, plain nodata");
 	ok(mem_item_find_band(s11, "swir16", &band, &err) == 0 && band.scale == 0.0001 &&
 	    band.offset == -0.1, "STAC 1.1: raster:scale/raster:offset in bands are used");
 	ok(mem_item_find_band(s11, "red", &band, &err) == 0 && band.scale == 0.0001 &&
 	    band.offset == -0.1, "STAC 1.1: asset-wide raster:scale/raster:offset are used");
-	todo_end();
 
 	/* (e) preferences and nodata spellings */
 	it = parse("{\"type\":\"Feature\",\"id\":\"pref\",\"properties\":{},\"assets\":{"
@@ -557,10 +541,7 @@ test_href(void)
 	resolves("/data/a.json", "https://other.org/B04.tif", "https://other.org/B04.tif");
 	resolves("https://example.com/a.json", "s3://sentinel-s2-l2a/tiles/B04.jp2",
 	    "s3://sentinel-s2-l2a/tiles/B04.jp2");
-	todo_start("bug: item.c mem_href_resolve keeps '..' above a URL's root "
-	    "(RFC 3986 5.2.4 drops it)");
 	resolves("https://example.com/a.json", "../../B04.tif", "https://example.com/B04.tif");
-	todo_end();
 
 	ok(mem_href_is_url("https://example.com/x"), "https:// is a URL");
 	ok(mem_href_is_url("s3://bucket/key"), "s3:// is a URL");

@@ -21,8 +21,8 @@ ndvi_kernel(const float *__restrict__ red, const float *__restrict__ nir, float 
 
 	for (; i < n; i += stride) {
 		float rv = red[i], nv = nir[i];
-		double r = rv * (double)p.red_scale + p.red_offset;
-		double v = nv * (double)p.nir_scale + p.nir_offset;
+		double r = rv * p.red_scale + p.red_offset;
+		double v = nv * p.nir_scale + p.nir_offset;
 		double den = v + r;
 		bool bad = (p.red_has_nodata && rv == p.red_nodata) ||
 		    (p.nir_has_nodata && nv == p.nir_nodata) || den == 0.0;
