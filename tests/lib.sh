@@ -79,9 +79,17 @@ stderr_of() {
 	"$@" 2>&1 >/dev/null || true
 }
 
-# json_get FILE EXPR: evaluates a Python expression over the first item "d" in FILE.
+# json_get FILE EXPR: evaluates a Python expression over "d", the JSON document
+# in FILE, or its first line when FILE holds one item per line.
 json_get() {
-	/usr/bin/python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).readline()); print($2)" "$1"
+	/usr/bin/python3 -c "
+import json, sys
+t = open(sys.argv[1]).read()
+try:
+    d = json.loads(t)
+except ValueError:
+    d = json.loads(t.split('\\n', 1)[0])
+print($2)" "$1"
 }
 
 # gdal_py: Python with GDAL's bindings (python3 on PATH may be another build).

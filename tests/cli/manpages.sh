@@ -11,6 +11,7 @@
 #
 # Everything is counted first, so the plan comes before the first test.
 
+# shellcheck disable=SC1091
 . "$MEM_SRCDIR/tests/lib.sh"
 
 mp_ex="$T/examples"
@@ -103,8 +104,9 @@ mp_run()
 	); then
 		ok "$1"
 	else
+		mp_rc=$?
 		not_ok "$1"
-		echo "# the example:"
+		echo "# exit status $mp_rc; the example:"
 		sed 's/^/#   /' "$2"
 		echo "# its output:"
 		mp_diag "$mp_log"

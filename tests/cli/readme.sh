@@ -8,6 +8,7 @@
 # mark that is not followed by a ```sh block is an error too, so that an
 # example cannot silently stop being tested.
 
+# shellcheck disable=SC1091
 . "$MEM_SRCDIR/tests/lib.sh"
 
 rm_readme="$MEM_SRCDIR/README.md"
@@ -86,8 +87,9 @@ while [ "$rm_i" -le "$rm_n" ]; do
 	); then
 		ok "$rm_name"
 	else
+		rm_rc=$?
 		not_ok "$rm_name"
-		echo "# the example:"
+		echo "# exit status $rm_rc; the example:"
 		sed 's/^/#   /' "$rm_script"
 		echo "# its output:"
 		tail -n 40 "$rm_log" | sed 's/^/# /'
