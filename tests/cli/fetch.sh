@@ -66,7 +66,7 @@ if command -v python3 >/dev/null 2>&1; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	python3 -m http.server "$port" --bind 127.0.0.1 --directory demo >/dev/null 2>&1 &
 	srv=$!
-	trap 'kill $srv 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+	trap 'kill $srv 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
 	i=0
 	while ! curl -sf "http://127.0.0.1:$port/catalog.json" >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	check "fetch over HTTP" sh -c "mem-fetch http://127.0.0.1:$port/catalog.json --assets red,scl --workdir http > h.json"
