@@ -1,0 +1,54 @@
+#!/bin/sh
+# test.sh - run every test on this machine: installs what the tests need,
+# builds, runs `make check`, then the same suite built with ASan and UBSan,
+# then a build with --enable-cuda when nvcc is here (the CUDA kernels must
+# compile; without a GPU the tests take the CPU path), then `make distcheck`.
+#
+#   MEM_TEST_QUICK=1 scripts/test.sh    only the first `make check`
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc)
+
+./scripts/install-deps.sh --test
+
+status=0
+run_check() {	# run_check DIR LABEL [configure args]
+	dir=$1 label=$2
+	shift 2
+	echo "=== $label ===" >&2
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" --quiet "$@" && make -j"$jobs" -s --no-print-directory &&
+		make -j"$jobs" -s --no-print-directory check) || {
+		echo "=== $label: FAILED ===" >&2
+		for f in $(grep -lE '^(FAIL|ERROR|XPASS)' "$dir"/tests/*/*.log 2>/dev/null); do
+			echo "--- $f" >&2
+			tail -n 60 "$f" >&2
+		done
+		status=1
+	}
+}
+
+autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+# out-of-tree builds: the source tree must stay unconfigured for them
+[ -f Makefile ] && make -s distclean >/dev/null 2>&1 || true
+
+run_check _build "make check"
+if [ "${MEM_TEST_QUICK:-0}" != 1 ]; then
+	run_check _build-san "make check under ASan and UBSan" --enable-sanitizers
+	if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+		run_check _build-cuda "make check of a --enable-cuda build" --enable-cuda
+	else
+		echo "=== --enable-cuda: SKIP (no nvcc) ===" >&2
+	fi
+	echo "=== make distcheck ===" >&2
+	(cd _build && make -s --no-print-directory distcheck \
+		DISTCHECK_CONFIGURE_FLAGS=--quiet TESTS="tests/unit/test-manifest tests/unit/test-grid tests/unit/test-item tests/unit/test-kern tests/cli/help.sh tests/cli/pipeline.sh" \
+		>distcheck.log 2>&1) || { tail -n 60 _build/distcheck.log >&2; echo "=== make distcheck: FAILED ===" >&2; status=1; }
+fi
+if [ "$status" = 0 ]; then
+	echo "test.sh: all suites passed"
+else
+	echo "test.sh: some suites failed" >&2
+fi
+exit "$status"
