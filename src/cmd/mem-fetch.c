@@ -198,6 +198,7 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "no SOURCE given");
 	r.o.workdir = cli.workdir;
 	mem_raster_init();
+	mem_raster_set_threads(cli.jobs);
 	mem_http_global_init();
 	for (i = optind; i < argc; i++) {
 		const char *src = argv[i];

@@ -24,7 +24,8 @@ static const char usage[] =
 "                                  NaN where an input is nodata or nir+red = 0\n"
 "      --device DEV        auto, cpu or cuda (default auto)\n"
 "      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
-"                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, tiled)\n"
+"                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3,\n"
+"                          256x256 tiles)\n"
 "      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
 "  -j, --jobs N            threads (default: all CPUs)\n"
 "      --strict            a malformed input line is fatal (exit 2)\n"
@@ -118,6 +119,7 @@ main(int argc, char **argv)
 	if (cli.jobs > 0)
 		omp_set_num_threads(cli.jobs);
 	mem_raster_init();
+	mem_raster_set_threads(cli.jobs);
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &o);
 	mem_cli_list_free(o.stages);
 	mem_cli_list_free(o.co);

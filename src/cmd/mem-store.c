@@ -109,6 +109,7 @@ main(int argc, char **argv)
 	if (o.outdir == NULL)
 		mem_cli_usage_error(&cli, "no output directory given (-o DIR)");
 	mem_raster_init();
+	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
 	if (mem_mkdir_p(o.outdir, &err) < 0) {
 		mem_cli_error(&cli, &err);

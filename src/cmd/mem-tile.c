@@ -145,6 +145,7 @@ main(int argc, char **argv)
 	o.grid_spec = grid;
 	o.workdir = cli.workdir;
 	mem_raster_init();
+	mem_raster_set_threads(cli.jobs);
 	t = mem_tiler_new(&o, emit, fail, &cli);
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, t);
 	mem_err_clear(&err);

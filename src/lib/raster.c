@@ -14,6 +14,7 @@
 #include <gdalwarper.h>
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,10 +28,29 @@ mem_raster_init(void)
 {
 	GDALAllRegister();
 	CPLSetErrorHandler(CPLQuietErrorHandler);
+	/*
+	 * Blocks are read once each by per-thread handles, so GDAL's default
+	 * cache (5 % of RAM) only inflates the resident set: 1.3 GB for an NDVI
+	 * of a 10980 px band pair against 190 MB with 64 MB.  The user's
+	 * GDAL_CACHEMAX, from the environment or --config, still wins.
+	 */
+	if (CPLGetConfigOption("GDAL_CACHEMAX", NULL) == NULL)
+		CPLSetConfigOption("GDAL_CACHEMAX", "64");
 	/* Remote COGs: do not list directories, and keep connections alive. */
 	CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
 	if (CPLGetConfigOption("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", NULL) == NULL)
 		CPLSetConfigOption("GDAL_HTTP_MULTIRANGE", "YES");
+}
+
+static char threads[16] = "ALL_CPUS";
+
+void
+mem_raster_set_threads(int n)
+{
+	if (n > 0)
+		snprintf(threads, sizeof threads, "%d", n);
+	else
+		snprintf(threads, sizeof threads, "ALL_CPUS");
 }
 
 void
@@ -218,7 +238,7 @@ mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem
 		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no COG driver (GDAL >= 3.1 needed)");
 	co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
 	co = CSLSetNameValue(co, "OVERVIEWS", "AUTO");
-	co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
+	co = CSLSetNameValue(co, "NUM_THREADS", threads);
 	co = CSLSetNameValue(co, "BLOCKSIZE", "512");
 	for (char **o = opts; o && *o; o++) {
 		char *key = NULL;
@@ -261,7 +281,7 @@ mem_raster_tiff_options(const char *compress)
 	co = CSLSetNameValue(co, "COMPRESS", compress ? compress : "ZSTD");
 	if (compress == NULL || strcasecmp(compress, "ZSTD") == 0)
 		co = CSLSetNameValue(co, "ZSTD_LEVEL", "1");
-	co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
+	co = CSLSetNameValue(co, "NUM_THREADS", threads);
 	co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
 	return co;
 }
@@ -333,7 +353,8 @@ mem_raster_warp_cell(char **srcs, int band, int epsg, const double b[4], int xsi
 		argv = CSLAddString(argv, buf);
 	}
 	argv = CSLAddString(argv, "-wo");
-	argv = CSLAddString(argv, "NUM_THREADS=ALL_CPUS");
+	snprintf(buf, sizeof buf, "NUM_THREADS=%s", threads);
+	argv = CSLAddString(argv, buf);
 	argv = CSLAddString(argv, "-multi");
 	wo = GDALWarpAppOptionsNew(argv, NULL);
 	CSLDestroy(argv);

@@ -16,6 +16,8 @@
 
 /* Registers GDAL drivers and silences GDAL's own printing (errors come back in mem_err). */
 void mem_raster_init(void);
+/* Threads GDAL may use for warping and compression (0: all CPUs); call before work starts. */
+void mem_raster_set_threads(int n);
 /* Releases GDAL's global state at exit. */
 void mem_raster_done(void);
 
