@@ -17,6 +17,28 @@ enum {
 	OPT_BANDS, OPT_DEVICE, OPT_CO, OPT_CATALOG_ID, OPT_TITLE, OPT_SIZE, OPT_CAFILE
 };
 
+/* The long options every program that reads items has; end a longopts table with it. */
+#define MEM_CLI_COMMON_OPTIONS \
+	{ "workdir", required_argument, NULL, OPT_WORKDIR }, \
+	{ "jobs", required_argument, NULL, 'j' }, \
+	{ "strict", no_argument, NULL, OPT_STRICT }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ NULL, 0, NULL, 0 }
+
+/* Their lines in --help, and the exit status paragraph. */
+#define MEM_CLI_COMMON_HELP(tool) \
+"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n" \
+"  -j, --jobs N            threads (default: all CPUs)\n" \
+"      --strict            a malformed input line is fatal (exit 2)\n" \
+"  -q, --quiet             no warnings\n" \
+"  -h, --help              show this help and exit\n" \
+"  -V, --version           show the version and exit\n" \
+"\n" \
+"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n" \
+"75 temporary failure (network, HTTP 5xx or 429). See " tool "(1).\n"
+
 struct mem_cli {
 	const char *prog;
 	int quiet;

@@ -33,17 +33,9 @@ static const char usage[] =
 "      --dry-run           list the matches, fetch nothing\n"
 "      --timeout SEC       HTTP timeout per transfer (default 60)\n"
 "      --retries N         retries on timeouts, 429 and 5xx (default 3)\n"
-"      --cafile FILE       also trust the CA certificates in FILE\n"
+"      --cafile FILE       verify HTTPS servers against the CAs in FILE\n"
 "Common:\n"
-"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
-"  -j, --jobs N            threads (default: all CPUs)\n"
-"      --strict            a malformed input line is fatal (exit 2)\n"
-"  -q, --quiet             no warnings\n"
-"  -h, --help              show this help and exit\n"
-"  -V, --version           show the version and exit\n"
-"\n"
-"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n"
-"75 temporary failure (network, HTTP 5xx or 429). See mem-fetch(1).\n";
+MEM_CLI_COMMON_HELP("mem-fetch");
 
 static const struct option longopts[] = {
 	{ "bbox", required_argument, NULL, OPT_BBOX },
@@ -57,13 +49,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "cafile", required_argument, NULL, OPT_CAFILE },
-	{ "workdir", required_argument, NULL, OPT_WORKDIR },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "strict", no_argument, NULL, OPT_STRICT },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+	MEM_CLI_COMMON_OPTIONS
 };
 
 struct run {

@@ -26,27 +26,13 @@ static const char usage[] =
 "      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
 "                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3,\n"
 "                          256x256 tiles)\n"
-"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
-"  -j, --jobs N            threads (default: all CPUs)\n"
-"      --strict            a malformed input line is fatal (exit 2)\n"
-"  -q, --quiet             no warnings\n"
-"  -h, --help              show this help and exit\n"
-"  -V, --version           show the version and exit\n"
-"\n"
-"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n"
-"75 temporary failure. See mem-infer(1).\n";
+MEM_CLI_COMMON_HELP("mem-infer");
 
 static const struct option longopts[] = {
 	{ "stage", required_argument, NULL, 's' },
 	{ "device", required_argument, NULL, OPT_DEVICE },
 	{ "co", required_argument, NULL, OPT_CO },
-	{ "workdir", required_argument, NULL, OPT_WORKDIR },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "strict", no_argument, NULL, OPT_STRICT },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+	MEM_CLI_COMMON_OPTIONS
 };
 
 static int

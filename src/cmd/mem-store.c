@@ -25,28 +25,14 @@ static const char usage[] =
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
 "      --title TEXT        the catalog's title\n"
-"  -j, --jobs N            threads (default: all CPUs)\n"
-"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
-"      --strict            a malformed input line is fatal (exit 2)\n"
-"  -q, --quiet             no warnings\n"
-"  -h, --help              show this help and exit\n"
-"  -V, --version           show the version and exit\n"
-"\n"
-"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n"
-"75 temporary failure. See mem-store(1).\n";
+MEM_CLI_COMMON_HELP("mem-store");
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "co", required_argument, NULL, OPT_CO },
 	{ "catalog-id", required_argument, NULL, OPT_CATALOG_ID },
 	{ "title", required_argument, NULL, OPT_TITLE },
-	{ "workdir", required_argument, NULL, OPT_WORKDIR },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "strict", no_argument, NULL, OPT_STRICT },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+	MEM_CLI_COMMON_OPTIONS
 };
 
 static int

@@ -29,28 +29,14 @@ static const char usage[] =
 "  -r, --resampling ALG    near, bilinear, cubic, cubicspline, lanczos, average,\n"
 "                          mode (default bilinear; classification assets such\n"
 "                          as scl always use near)\n"
-"      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n"
-"  -j, --jobs N            threads (default: all CPUs)\n"
-"      --strict            a malformed input line is fatal (exit 2)\n"
-"  -q, --quiet             no warnings\n"
-"  -h, --help              show this help and exit\n"
-"  -V, --version           show the version and exit\n"
-"\n"
-"Exit status: 0 all done, 1 some items failed, 2 usage error or bad input,\n"
-"75 temporary failure. See mem-tile(1).\n";
+MEM_CLI_COMMON_HELP("mem-tile");
 
 static const struct option longopts[] = {
 	{ "grid", required_argument, NULL, 'g' },
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "bands", required_argument, NULL, OPT_BANDS },
 	{ "resampling", required_argument, NULL, 'r' },
-	{ "workdir", required_argument, NULL, OPT_WORKDIR },
-	{ "jobs", required_argument, NULL, 'j' },
-	{ "strict", no_argument, NULL, OPT_STRICT },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+	MEM_CLI_COMMON_OPTIONS
 };
 
 static int

@@ -166,6 +166,33 @@ is_raster(const json_t *asset, const char *path)
 	    (n > 5 && !strcasecmp(path + n - 5, ".tiff"));
 }
 
+/* Brings asset a to dest and rewrites a to describe the local copy. */
+static int
+copy_asset(json_t *a, const char *dest, const struct mem_fetch_opts *o, struct mem_err *err)
+{
+	const char *href = mem_asset_href(a);
+	char sum[69], *abs;
+	off_t size;
+
+	if (bring(href, dest, o, err) < 0 || mem_file_checksum(dest, sum, &size, err) < 0)
+		return -1;
+	if (is_raster(a, dest)) {
+		GDALDatasetH ds = mem_raster_open(dest, err);
+
+		if (ds == NULL)
+			return -1;
+		mem_raster_proj_fields(ds, a);
+		GDALClose(ds);
+	}
+	json_object_set_new(a, "mem:source_href", json_string(href));
+	abs = mem_path_absolute(dest);
+	json_object_set_new(a, "href", json_string(abs));
+	free(abs);
+	json_object_set_new(a, "file:size", json_integer((json_int_t)size));
+	json_object_set_new(a, "file:checksum", json_string(sum));
+	return 0;
+}
+
 json_t *
 mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err)
 {
@@ -188,14 +215,10 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 	json_array_foreach(keys, i, k) {
 		const char *key = json_string_value(k);
 		json_t *a = json_deep_copy(json_object_get(assets, key));
-		const char *href = mem_asset_href(a);
-		char *name = local_name(key, href), *dest = mem_path_join(dir, name), *abs;
-		char sum[69];
-		off_t size;
+		char *name = local_name(key, mem_asset_href(a)), *dest = mem_path_join(dir, name);
 
 		free(name);
-		if (bring(href, dest, o, err) < 0 ||
-		    mem_file_checksum(dest, sum, &size, err) < 0) {
+		if (copy_asset(a, dest, o, err) < 0) {
 			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
 			free(dest);
 			json_decref(a);
@@ -203,28 +226,8 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 			json_decref(out);
 			goto fail;
 		}
-		if (is_raster(a, dest)) {
-			GDALDatasetH ds = mem_raster_open(dest, err);
-
-			if (ds == NULL) {
-				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
-				free(dest);
-				json_decref(a);
-				json_decref(newassets);
-				json_decref(out);
-				goto fail;
-			}
-			mem_raster_proj_fields(ds, a);
-			GDALClose(ds);
-		}
-		json_object_set_new(a, "mem:source_href", json_string(href));
-		abs = mem_path_absolute(dest);
-		json_object_set_new(a, "href", json_string(abs));
-		free(abs);
-		json_object_set_new(a, "file:size", json_integer((json_int_t)size));
-		json_object_set_new(a, "file:checksum", json_string(sum));
-		json_object_set_new(newassets, key, a);
 		free(dest);
+		json_object_set_new(newassets, key, a);
 	}
 	json_object_set_new(out, "assets", newassets);
 	mem_item_add_extension(out, MEM_EXT_FILE);
