@@ -95,8 +95,14 @@ check_exit "an unknown device exits 2" 2 mem-infer -s ndvi --device tpu < scene.
 check_exit "a bad --co exits 2" 2 mem-infer -s ndvi --co COMPRESS < scene.json
 if mem-infer --version | grep -q 'CUDA kernels: not built'; then
 	check_exit "--device cuda without CUDA support exits 2" 2 mem-infer -s ndvi --device cuda --workdir w3 < scene.json
+elif ! nvidia-smi -L >/dev/null 2>&1; then
+	check_exit "--device cuda with no GPU exits 2" 2 mem-infer -s ndvi --device cuda --workdir w3 < scene.json
+	msg=$(stderr_of mem-infer -s ndvi --device cuda --workdir w3 < scene.json)
+	case $msg in *"no CUDA device found"*) ok "and says no CUDA device was found" ;; *) not_ok "message: $msg" ;; esac
 else
-	skip "CUDA build: --device cuda is accepted"
+	check "--device cuda on the GPU" sh -c "mem-infer -s ndvi --device cuda --workdir w3 < scene.json > gpu.json"
+	set -- $(cmp_ndvi "$(json_get gpu.json "d['assets']['ndvi']['href']")" "$D/B04.tif" "$D/B08.tif")
+	[ "$1" = 1 ] && [ "$2" = 0.0 ] && ok "the GPU result equals numpy's" || not_ok "GPU result: mask $1, max diff $2"
 fi
 /usr/bin/python3 -c "
 import json
