@@ -114,6 +114,36 @@ is_cog() {
 	gdalinfo "$1" 2>/dev/null | grep -q 'LAYOUT=COG'
 }
 
+# run_example NAME SCRIPT: runs a documented example with sh -e in a fresh
+# directory where mem-demo has made demo/, offline, stdin closed, under
+# timeout(1) when there is one; one TAP line, with the example and the tail
+# of its output when it fails.
+run_example() {
+	ex_dir="$T/run/$1"
+	ex_log="$T/run/$1.log"
+	ex_timeout=
+	command -v timeout >/dev/null 2>&1 && ex_timeout="timeout ${MEM_EXAMPLE_TIMEOUT:-300}"
+	mkdir -p "$ex_dir"
+	if (
+		cd "$ex_dir" || exit 1
+		unset MEM_WORKDIR
+		if ! mem-demo -o demo > "$ex_log" 2>&1; then
+			echo "mem-demo -o demo failed" >> "$ex_log"
+			exit 1
+		fi
+		exec $ex_timeout sh -e "$2" < /dev/null >> "$ex_log" 2>&1
+	); then
+		ok "$1"
+	else
+		ex_rc=$?
+		not_ok "$1"
+		echo "# exit status $ex_rc; the example:"
+		sed 's/^/#   /' "$2"
+		echo "# its output:"
+		tail -n 40 "$ex_log" | sed 's/^/# /'
+	fi
+}
+
 done_testing() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]

@@ -15,22 +15,8 @@
 . "$MEM_SRCDIR/tests/lib.sh"
 
 mp_ex="$T/examples"
-mp_logs="$T/logs"
-mkdir -p "$mp_ex" "$mp_logs"
+mkdir -p "$mp_ex"
 mp_ex=$(cd "$mp_ex" && pwd)
-mp_logs=$(cd "$mp_logs" && pwd)
-
-if command -v timeout >/dev/null 2>&1; then
-	mp_timeout="timeout ${MEM_EXAMPLE_TIMEOUT:-300}"
-else
-	mp_timeout=
-fi
-
-# Prints a file as TAP diagnostics, its last lines only.
-mp_diag()
-{
-	tail -n "${2:-40}" "$1" | sed 's/^/# /'
-}
 
 # Writes the EXAMPLES displays of page $1 to $mp_ex/NAME.N.sh; prints N.
 mp_extract()
@@ -87,32 +73,6 @@ mp_extract()
 	' "$1"
 }
 
-# Runs example script $2 under the name $1 in a fresh directory with the demo catalog.
-mp_run()
-{
-	mp_dir="$T/run/$1"
-	mp_log="$mp_logs/$1.log"
-	mkdir -p "$mp_dir"
-	if (
-		cd "$mp_dir" || exit 1
-		unset MEM_WORKDIR
-		if ! mem-demo -o demo > "$mp_log" 2>&1; then
-			echo "mem-demo -o demo failed" >> "$mp_log"
-			exit 1
-		fi
-		exec $mp_timeout sh -e "$2" < /dev/null >> "$mp_log" 2>&1
-	); then
-		ok "$1"
-	else
-		mp_rc=$?
-		not_ok "$1"
-		echo "# exit status $mp_rc; the example:"
-		sed 's/^/#   /' "$2"
-		echo "# its output:"
-		mp_diag "$mp_log"
-	fi
-}
-
 mp_pages=
 mp_total=0
 for mp_page in "$MEM_SRCDIR"/man/*.[1-9]; do
@@ -161,7 +121,7 @@ mandoc exited with status $?"
 
 	mp_i=1
 	while [ -f "$mp_ex/$mp_name.$mp_i.sh" ]; do
-		mp_run "$mp_name-example-$mp_i" "$mp_ex/$mp_name.$mp_i.sh"
+		run_example "$mp_name-example-$mp_i" "$mp_ex/$mp_name.$mp_i.sh"
 		mp_i=$((mp_i + 1))
 	done
 done

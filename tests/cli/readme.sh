@@ -13,16 +13,8 @@
 
 rm_readme="$MEM_SRCDIR/README.md"
 rm_ex="$T/examples"
-rm_logs="$T/logs"
-mkdir -p "$rm_ex" "$rm_logs"
+mkdir -p "$rm_ex"
 rm_ex=$(cd "$rm_ex" && pwd)
-rm_logs=$(cd "$rm_logs" && pwd)
-
-if command -v timeout >/dev/null 2>&1; then
-	rm_timeout="timeout ${MEM_EXAMPLE_TIMEOUT:-300}"
-else
-	rm_timeout=
-fi
 
 if [ ! -f "$rm_readme" ]; then
 	plan 1
@@ -73,26 +65,6 @@ rm_i=1
 while [ "$rm_i" -le "$rm_n" ]; do
 	rm_name="README.md-example-$rm_i"
 	rm_script="$rm_ex/README.$rm_i.sh"
-	rm_dir="$T/run/$rm_name"
-	rm_log="$rm_logs/$rm_name.log"
-	mkdir -p "$rm_dir"
-	if (
-		cd "$rm_dir" || exit 1
-		unset MEM_WORKDIR
-		if ! mem-demo -o demo > "$rm_log" 2>&1; then
-			echo "mem-demo -o demo failed" >> "$rm_log"
-			exit 1
-		fi
-		exec $rm_timeout sh -e "$rm_script" < /dev/null >> "$rm_log" 2>&1
-	); then
-		ok "$rm_name"
-	else
-		rm_rc=$?
-		not_ok "$rm_name"
-		echo "# exit status $rm_rc; the example:"
-		sed 's/^/#   /' "$rm_script"
-		echo "# its output:"
-		tail -n 40 "$rm_log" | sed 's/^/# /'
-	fi
+	run_example "$rm_name" "$rm_script"
 	rm_i=$((rm_i + 1))
 done
