@@ -14,7 +14,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
 libgdal-dev gdal-bin libproj-dev proj-bin libtiff-dev libhdf5-dev hdf5-tools
 libnetcdf-dev netcdf-bin libcurl4-openssl-dev libjansson-dev libyaml-dev
 python3 python3-gdal python3-numpy curl ca-certificates"
-TEST_PKGS="mandoc groff-base nodejs npm"
+TEST_PKGS="mandoc groff-base nginx-light nodejs npm"
 
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1

@@ -10,16 +10,32 @@
 #include "cli.h"
 #include "fetch.h"
 #include "raster.h"
+#include "search.h"
 #include "stac.h"
+#include "vector.h"
 
 static const char usage[] =
 "Usage: mem-fetch [OPTION]... SOURCE...\n"
+"       mem-fetch --api URL | --source NAME [OPTION]...\n"
 "Find STAC items in SOURCE (a catalog, collection, item, item collection or\n"
-"item manifest; a path, file:// or http(s):// URL, or - for standard input),\n"
-"bring the requested assets into the work directory and write one scene item\n"
-"per match on standard output.\n"
+"item manifest; a path, file:// or http(s):// URL, or - for standard input)\n"
+"or with a STAC API search, bring the requested assets into the work\n"
+"directory and write one scene item per match on standard output.\n"
 "\n"
-"Filters:\n"
+"STAC API search:\n"
+"      --api URL           search the STAC API at URL (its root or /search)\n"
+"      --source NAME       a named API: earth-search, planetary-computer\n"
+"                          (whose asset hrefs are signed for download)\n"
+"      --aoi FILE          search items meeting the geometry in FILE (GeoJSON,\n"
+"                          GeoPackage, Shapefile; any CRS)\n"
+"      --limit N           items per page asked of the server\n"
+"      --sortby FIELDS     e.g. -properties.datetime (- for descending)\n"
+"      --query JSON        query extension object, e.g. '{\"eo:cloud_cover\":{\"lt\":20}}'\n"
+"      --filter JSON       CQL2-JSON filter\n"
+"      --get               search with GET instead of POST\n"
+"      --sign pc[=URL]     sign asset hrefs with Planetary Computer SAS tokens\n"
+"                          from URL (default: its token service)\n"
+"Filters (applied to search answers again, and to catalogs):\n"
 "      --bbox W,S,E,N      keep items meeting this lon/lat box\n"
 "      --datetime DT       RFC 3339 instant, date (whole day) or interval A/B\n"
 "                          (.. or empty for an open end)\n"
@@ -37,7 +53,18 @@ static const char usage[] =
 "Common:\n"
 MEM_CLI_COMMON_HELP("mem-fetch");
 
+#define PC_SAS_URL "https://planetarycomputer.microsoft.com/api/sas/v1/token"
+
 static const struct option longopts[] = {
+	{ "api", required_argument, NULL, OPT_API },
+	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "aoi", required_argument, NULL, OPT_AOI },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "sortby", required_argument, NULL, OPT_SORTBY },
+	{ "query", required_argument, NULL, OPT_QUERY },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "get", no_argument, NULL, OPT_GET },
+	{ "sign", required_argument, NULL, OPT_SIGN },
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "datetime", required_argument, NULL, OPT_DATETIME },
 	{ "collection", required_argument, NULL, OPT_COLLECTION },
@@ -117,7 +144,10 @@ main(int argc, char **argv)
 	struct mem_cli cli;
 	struct run r;
 	struct mem_err err;
-	int opt, depth = 8, i;
+	int opt, depth = 8, i, use_get = 0;
+	const char *api = NULL, *aoi = NULL, *sortby = NULL;
+	json_t *query = NULL, *filter = NULL;
+	long limit = 0;
 	char *end;
 
 	mem_cli_init(&cli, "mem-fetch");
@@ -135,6 +165,55 @@ main(int argc, char **argv)
 			return 0;
 		case 'V':
 			mem_cli_version(&cli);
+		case OPT_API:
+			api = optarg;
+			break;
+		case OPT_SOURCE:
+			api = mem_search_named_url(optarg);
+			if (api == NULL)
+				mem_cli_usage_error(&cli,
+				    "unknown source '%s' (earth-search, planetary-computer, or --api URL)",
+				    optarg);
+			if (strcmp(optarg, "planetary-computer") == 0 && r.o.sas_url == NULL)
+				r.o.sas_url = PC_SAS_URL;
+			break;
+		case OPT_SIGN:
+			if (strcmp(optarg, "pc") == 0)
+				r.o.sas_url = PC_SAS_URL;
+			else if (strncmp(optarg, "pc=", 3) == 0 && optarg[3])
+				r.o.sas_url = optarg + 3;
+			else
+				mem_cli_usage_error(&cli, "unknown --sign '%s' (pc or pc=TOKEN_URL)", optarg);
+			break;
+		case OPT_AOI:
+			aoi = optarg;
+			break;
+		case OPT_LIMIT:
+			limit = mem_cli_number(&cli, "--limit", optarg, 1, 10000);
+			break;
+		case OPT_SORTBY:
+			sortby = optarg;
+			break;
+		case OPT_QUERY:
+		case OPT_FILTER: {
+			json_error_t jerr;
+			json_t *v = json_loads(optarg, 0, &jerr);
+
+			if (!json_is_object(v))
+				mem_cli_usage_error(&cli, "invalid --%s: %s", opt == OPT_QUERY ? "query" :
+				    "filter", v ? "not a JSON object" : jerr.text);
+			if (opt == OPT_QUERY) {
+				json_decref(query);
+				query = v;
+			} else {
+				json_decref(filter);
+				filter = v;
+			}
+			break;
+		}
+		case OPT_GET:
+			use_get = 1;
+			break;
 		case OPT_BBOX:
 			if (mem_bbox_parse(optarg, r.o.bbox, &err) < 0)
 				mem_cli_usage_error(&cli, "%s", err.msg);
@@ -180,12 +259,42 @@ main(int argc, char **argv)
 			return MEM_EUSAGE;
 		}
 	}
-	if (optind >= argc)
-		mem_cli_usage_error(&cli, "no SOURCE given");
+	if (optind >= argc && api == NULL)
+		mem_cli_usage_error(&cli, "no SOURCE given (or --api URL, --source NAME)");
+	if (optind < argc && api != NULL)
+		mem_cli_usage_error(&cli, "a SOURCE and --api/--source are not used together");
 	r.o.workdir = cli.workdir;
+	r.o.sas_tokens = json_object();
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_http_global_init();
+	if (aoi) {
+		double ab[4];
+
+		mem_err_clear(&err);
+		r.o.aoi = mem_vector_aoi(aoi, ab, &err);
+		if (r.o.aoi == NULL)
+			mem_cli_usage_error(&cli, "%s", err.msg);
+		if (!r.o.has_bbox) {
+			/* items are kept when they meet the AOI's box */
+			memcpy(r.o.bbox, ab, sizeof ab);
+			r.o.has_bbox = 1;
+		}
+	}
+	if (api) {
+		struct mem_search_opts so;
+
+		memset(&so, 0, sizeof so);
+		so.url = api;
+		so.use_get = use_get;
+		so.http = r.o.http;
+		so.max_items = r.max_items;
+		so.body = mem_fetch_search_body(&r.o, limit, sortby, query, filter);
+		mem_err_clear(&err);
+		if (mem_search_run(&so, on_item, &r, &err) < 0)
+			mem_cli_error(&cli, &err);
+		json_decref(so.body);
+	}
 	for (i = optind; i < argc; i++) {
 		const char *src = argv[i];
 
@@ -197,6 +306,10 @@ main(int argc, char **argv)
 		if (r.max_items > 0 && r.found >= r.max_items)
 			break;
 	}
+	json_decref(query);
+	json_decref(filter);
+	json_decref(r.o.aoi);
+	json_decref(r.o.sas_tokens);
 	mem_cli_list_free(r.o.collections);
 	mem_cli_list_free(r.o.assets);
 	mem_http_global_done();

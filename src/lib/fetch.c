@@ -140,13 +140,66 @@ local_name(const char *key, const char *href)
 	return name;
 }
 
+/*
+ * Planetary Computer serves assets from blob storage that wants a SAS
+ * token; its token endpoint gives one per collection.  The signed URL is
+ * used for the transfer only: tokens expire, so items keep the plain href.
+ */
+static char *
+sign(const char *href, const char *collection, const struct mem_fetch_opts *o,
+    struct mem_err *err)
+{
+	const char *tok;
+	json_t *t;
+
+	if (o->sas_url == NULL || strstr(href, "sig=") != NULL)
+		return mem_xstrdup(href);
+	if (collection == NULL)
+		collection = "";
+	t = json_object_get(o->sas_tokens, collection);
+	if (t == NULL) {
+		char *url = mem_xasprintf("%s/%s", o->sas_url, collection), *body;
+		json_t *doc;
+		size_t len;
+
+		if (mem_http_get(url, &o->http, &body, &len, err) < 0) {
+			mem_err_prefix(err, "cannot sign '%s'", href);
+			free(url);
+			return NULL;
+		}
+		doc = json_loadb(body, len, 0, NULL);
+		free(body);
+		if (!json_is_string(json_object_get(doc, "token"))) {
+			mem_err_set(err, MEM_ETEMP, "cannot sign '%s': '%s' gave no token", href, url);
+			json_decref(doc);
+			free(url);
+			return NULL;
+		}
+		free(url);
+		json_object_set(o->sas_tokens, collection, json_object_get(doc, "token"));
+		json_decref(doc);
+		t = json_object_get(o->sas_tokens, collection);
+	}
+	tok = json_string_value(t);
+	return mem_xasprintf("%s%c%s", href, strchr(href, '?') ? '&' : '?', tok);
+}
+
 static int
-bring(const char *href, const char *dest, const struct mem_fetch_opts *o, struct mem_err *err)
+bring(const char *href, const char *collection, const char *dest, const struct mem_fetch_opts *o,
+    struct mem_err *err)
 {
 	if (mem_path_exists(dest))
 		return 0;
-	if (strncmp(href, "http://", 7) == 0 || strncmp(href, "https://", 8) == 0)
-		return mem_http_download(href, dest, &o->http, err);
+	if (strncmp(href, "http://", 7) == 0 || strncmp(href, "https://", 8) == 0) {
+		char *url = sign(href, collection, o, err);
+		int rc;
+
+		if (url == NULL)
+			return -1;
+		rc = mem_http_download(url, dest, &o->http, err);
+		free(url);
+		return rc;
+	}
 	if (mem_href_is_url(href) && strncmp(href, "file://", 7) != 0)
 		return mem_err_set(err, MEM_EITEM,
 		    "cannot fetch '%s': scheme not supported (http, https, file and paths are)", href);
@@ -168,13 +221,14 @@ is_raster(const json_t *asset, const char *path)
 
 /* Brings asset a to dest and rewrites a to describe the local copy. */
 static int
-copy_asset(json_t *a, const char *dest, const struct mem_fetch_opts *o, struct mem_err *err)
+copy_asset(json_t *a, const char *collection, const char *dest, const struct mem_fetch_opts *o,
+    struct mem_err *err)
 {
 	const char *href = mem_asset_href(a);
 	char sum[69], *abs;
 	off_t size;
 
-	if (bring(href, dest, o, err) < 0 || mem_file_checksum(dest, sum, &size, err) < 0)
+	if (bring(href, collection, dest, o, err) < 0 || mem_file_checksum(dest, sum, &size, err) < 0)
 		return -1;
 	if (is_raster(a, dest)) {
 		GDALDatasetH ds = mem_raster_open(dest, err);
@@ -218,7 +272,8 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 		char *name = local_name(key, mem_asset_href(a)), *dest = mem_path_join(dir, name);
 
 		free(name);
-		if (copy_asset(a, dest, o, err) < 0) {
+		if (copy_asset(a, json_string_value(json_object_get(item, "collection")), dest, o,
+		    err) < 0) {
 			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
 			free(dest);
 			json_decref(a);
@@ -259,4 +314,63 @@ fail:
 	json_decref(keys);
 	free(dir);
 	return NULL;
+}
+
+json_t *
+mem_fetch_search_body(const struct mem_fetch_opts *o, long limit, const char *sortby,
+    const json_t *query, const json_t *filter)
+{
+	json_t *b = json_object();
+
+	if (o->aoi)
+		json_object_set(b, "intersects", o->aoi);
+	else if (o->has_bbox)
+		json_object_set_new(b, "bbox", json_pack("[f,f,f,f]", o->bbox[0], o->bbox[1],
+		    o->bbox[2], o->bbox[3]));
+	if (o->has_datetime) {
+		char a[40] = "..", z[40] = "..";
+
+		if (isfinite(o->datetime.start))
+			mem_time_format(o->datetime.start, a, sizeof a);
+		if (isfinite(o->datetime.end))
+			mem_time_format(o->datetime.end, z, sizeof z);
+		json_object_set_new(b, "datetime", strcmp(a, z) == 0 ? json_string(a) :
+		    json_pack("s++", a, "/", z));
+	}
+	if (o->collections) {
+		json_t *c = json_array();
+
+		for (char **p = o->collections; *p; p++)
+			json_array_append_new(c, json_string(*p));
+		json_object_set_new(b, "collections", c);
+	}
+	if (limit > 0)
+		json_object_set_new(b, "limit", json_integer(limit));
+	if (sortby) {
+		char *s = mem_xstrdup(sortby), *tok, *save;
+		json_t *arr = json_array();
+
+		for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			int desc = *tok == '-';
+
+			if (*tok == '-' || *tok == '+')
+				tok++;
+			json_array_append_new(arr, json_pack("{s:s,s:s}", "field", tok, "direction",
+			    desc ? "desc" : "asc"));
+		}
+		free(s);
+		json_object_set_new(b, "sortby", arr);
+	}
+	if (query || o->has_max_cloud) {
+		json_t *q = query ? json_deep_copy(query) : json_object();
+
+		if (o->has_max_cloud && json_object_get(q, "eo:cloud_cover") == NULL)
+			json_object_set_new(q, "eo:cloud_cover", json_pack("{s:f}", "lte", o->max_cloud));
+		json_object_set_new(b, "query", q);
+	}
+	if (filter) {
+		json_object_set(b, "filter", (json_t *)filter);
+		json_object_set_new(b, "filter-lang", json_string("cql2-json"));
+	}
+	return b;
 }

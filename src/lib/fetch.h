@@ -21,7 +21,20 @@ struct mem_fetch_opts {
 	char **assets;		/* NULL-terminated names, or NULL for every data asset */
 	const char *workdir;
 	struct mem_http_opts http;
+	json_t *aoi;		/* a lon/lat GeoJSON geometry for searches, or NULL */
+	const char *sas_url;	/* Planetary Computer token endpoint: sign asset hrefs */
+	json_t *sas_tokens;	/* tokens by collection, filled as they are fetched */
 };
+
+/*
+ * The body of a STAC API search for these options: bbox or intersects,
+ * datetime (an RFC 3339 interval), collections, limit, sortby ("field" or
+ * "-field", comma-separated), the query extension (query, a JSON object,
+ * with --max-cloud added as eo:cloud_cover lte) and a CQL2-JSON filter.
+ * Returns a new object.
+ */
+json_t *mem_fetch_search_body(const struct mem_fetch_opts *o, long limit, const char *sortby,
+    const json_t *query, const json_t *filter);
 
 /* 1 when item passes the filters, else 0. */
 int mem_fetch_match(const json_t *item, const struct mem_fetch_opts *o);

@@ -74,11 +74,12 @@ safe_url(const char *url, char *out, size_t n)
 
 /* One try.  Returns 0, or -1 with *retry set when trying again may help. */
 static int
-try_once(const char *url, const struct mem_http_opts *o, struct sink *s, int *retry,
-    long *retry_after, struct mem_err *err)
+try_once(const char *url, const char *post, const struct mem_http_opts *o, struct sink *s,
+    int *retry, long *retry_after, struct mem_err *err)
 {
 	char ebuf[CURL_ERROR_SIZE] = "", shown[1024];
 	CURL *c = curl_easy_init();
+	struct curl_slist *hdr = NULL;
 	CURLcode rc;
 	long code = 0;
 
@@ -100,7 +101,17 @@ try_once(const char *url, const struct mem_http_opts *o, struct sink *s, int *re
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (o && o->cafile)
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->cafile);
+	if (post) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		hdr = curl_slist_append(hdr, "Accept: application/geo+json, application/json");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+		/* a redirected POST stays a POST, as STAC APIs expect */
+		curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+	}
 	rc = curl_easy_perform(c);
+	curl_slist_free_all(hdr);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	safe_url(url, shown, sizeof shown);
 	if (rc != CURLE_OK) {
@@ -142,8 +153,8 @@ backoff(int attempt, long retry_after)
 }
 
 static int
-transfer(const char *url, const struct mem_http_opts *o, struct sink *s, const char *tmp,
-    struct mem_err *err)
+transfer(const char *url, const char *post, const struct mem_http_opts *o, struct sink *s,
+    const char *tmp, struct mem_err *err)
 {
 	int tries = (o && o->retries >= 0) ? o->retries : 3, attempt;
 
@@ -158,7 +169,7 @@ transfer(const char *url, const struct mem_http_opts *o, struct sink *s, const c
 				    strerror(errno));
 		} else
 			s->len = 0;
-		if (try_once(url, o, s, &retry, &ra, err) == 0) {
+		if (try_once(url, post, o, s, &retry, &ra, err) == 0) {
 			if (tmp && fclose(s->fp) != 0) {
 				s->fp = NULL;
 				return mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", tmp,
@@ -188,10 +199,17 @@ int
 mem_http_get(const char *url, const struct mem_http_opts *o, char **body, size_t *len,
     struct mem_err *err)
 {
+	return mem_http_post(url, NULL, o, body, len, err);
+}
+
+int
+mem_http_post(const char *url, const char *post, const struct mem_http_opts *o, char **body,
+    size_t *len, struct mem_err *err)
+{
 	struct sink s = { 0 };
 
 	*body = NULL;
-	if (transfer(url, o, &s, NULL, err) < 0) {
+	if (transfer(url, post, o, &s, NULL, err) < 0) {
 		free(s.buf);
 		return -1;
 	}
@@ -211,7 +229,7 @@ mem_http_download(const char *url, const char *dest, const struct mem_http_opts 
 	char *tmp = mem_tmp_name(dest);
 	int rc;
 
-	rc = transfer(url, o, &s, tmp, err);
+	rc = transfer(url, NULL, o, &s, tmp, err);
 	if (rc == 0)
 		rc = mem_commit_file(tmp, dest, err);
 	else

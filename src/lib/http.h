@@ -31,6 +31,10 @@ void mem_http_global_done(void);
 int mem_http_get(const char *url, const struct mem_http_opts *o, char **body, size_t *len,
     struct mem_err *err);
 
+/* POSTs the JSON text post to url (a GET when post is NULL); as mem_http_get. */
+int mem_http_post(const char *url, const char *post, const struct mem_http_opts *o, char **body,
+    size_t *len, struct mem_err *err);
+
 /* GETs url into the file dest atomically (dest never holds a partial body). */
 int mem_http_download(const char *url, const char *dest, const struct mem_http_opts *o,
     struct mem_err *err);
