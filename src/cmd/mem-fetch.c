@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fetch.h"
@@ -46,6 +47,8 @@ static const char usage[] =
 "Fetching:\n"
 "      --assets LIST       asset keys or band names, e.g. red,nir,scl\n"
 "                          (default: every asset with role \"data\")\n"
+"      --whole             copy whole assets; by default, with --bbox or --aoi,\n"
+"                          only the window of a GeoTIFF covering it is read\n"
 "      --dry-run           list the matches, fetch nothing\n"
 "      --timeout SEC       HTTP timeout per transfer (default 60)\n"
 "      --retries N         retries on timeouts, 429 and 5xx (default 3)\n"
@@ -64,6 +67,7 @@ static const struct option longopts[] = {
 	{ "query", required_argument, NULL, OPT_QUERY },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", no_argument, NULL, OPT_GET },
+	{ "whole", no_argument, NULL, OPT_WHOLE },
 	{ "sign", required_argument, NULL, OPT_SIGN },
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "datetime", required_argument, NULL, OPT_DATETIME },
@@ -144,6 +148,7 @@ main(int argc, char **argv)
 	struct mem_cli cli;
 	struct run r;
 	struct mem_err err;
+	struct mem_fetch_stats stats = { 0, 0, 0 };
 	int opt, depth = 8, i, use_get = 0;
 	const char *api = NULL, *aoi = NULL, *sortby = NULL;
 	json_t *query = NULL, *filter = NULL;
@@ -214,6 +219,9 @@ main(int argc, char **argv)
 		case OPT_GET:
 			use_get = 1;
 			break;
+		case OPT_WHOLE:
+			r.o.whole = 1;
+			break;
 		case OPT_BBOX:
 			if (mem_bbox_parse(optarg, r.o.bbox, &err) < 0)
 				mem_cli_usage_error(&cli, "%s", err.msg);
@@ -265,6 +273,7 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "a SOURCE and --api/--source are not used together");
 	r.o.workdir = cli.workdir;
 	r.o.sas_tokens = json_object();
+	r.o.stats = &stats;
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_http_global_init();
@@ -306,6 +315,10 @@ main(int argc, char **argv)
 		if (r.max_items > 0 && r.found >= r.max_items)
 			break;
 	}
+	if (stats.windows > 0 && !cli.quiet && isatty(STDERR_FILENO))
+		fprintf(stderr, "mem-fetch: read %.1f MB for %d windows of assets of %.1f MB (%.1f %%)\n",
+		    stats.fetched / 1e6, stats.windows, stats.full / 1e6,
+		    stats.full > 0 ? 100.0 * stats.fetched / stats.full : 0);
 	json_decref(query);
 	json_decref(filter);
 	json_decref(r.o.aoi);

@@ -14,9 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cpl_conv.h>
+#include <cpl_vsi.h>
+
 #include "fetch.h"
 #include "files.h"
 #include "raster.h"
+#include "sha256.h"
 
 int
 mem_fetch_match(const json_t *item, const struct mem_fetch_opts *o)
@@ -219,16 +223,152 @@ is_raster(const json_t *asset, const char *path)
 	    (n > 5 && !strcasecmp(path + n - 5, ".tiff"));
 }
 
-/* Brings asset a to dest and rewrites a to describe the local copy. */
 static int
-copy_asset(json_t *a, const char *collection, const char *dest, const struct mem_fetch_opts *o,
-    struct mem_err *err)
+is_geotiff(const json_t *asset, const char *href)
+{
+	const char *type = json_string_value(json_object_get(asset, "type"));
+	size_t n = strcspn(href, "?#");
+
+	if (type)
+		return strstr(type, "image/tiff") != NULL;
+	return (n > 4 && !strncasecmp(href + n - 4, ".tif", 4)) ||
+	    (n > 5 && !strncasecmp(href + n - 5, ".tiff", 5));
+}
+
+/* Bytes GDAL has read over the network since the last reset. */
+static long long
+network_bytes(void)
+{
+	char *s = VSINetworkStatsGetAsSerializedJSON(NULL);
+	json_t *v = s ? json_loads(s, 0, NULL) : NULL;
+	long long n = (long long)json_integer_value(json_object_get(json_object_get(
+	    json_object_get(v, "methods"), "GET"), "downloaded_bytes"));
+
+	json_decref(v);
+	CPLFree(s);
+	return n;
+}
+
+/*
+ * Reads only the window of the asset that covers the box into a COG at
+ * DIR/KEY-X_Y_W_H.tif.  Returns 0 with *dest set, 1 when the window is the
+ * whole raster (the caller copies it whole), -1 on error.
+ */
+static int
+copy_window(json_t *a, const char *key, const char *collection, const char *dir,
+    const struct mem_fetch_opts *o, char **dest, struct mem_err *err)
 {
 	const char *href = mem_asset_href(a);
+	char *url, *safe, *name, *gpath, *side, hex[65], *what;
+	GDALDatasetH ds;
+	VSIStatBufL st;
+	long long full = -1, got;
+	json_t *w;
+	int win[4], rc;
+
+	/*
+	 * The copy is named by what it is a window of (href and box), and a
+	 * sidecar records the window, so a rerun finds both without asking
+	 * the server anything.
+	 */
+	what = mem_xasprintf("%s\n%.9f,%.9f,%.9f,%.9f", href, o->bbox[0], o->bbox[1], o->bbox[2],
+	    o->bbox[3]);
+	mem_sha256_hex(what, strlen(what), hex);
+	free(what);
+	safe = mem_path_safe_name(key);
+	name = mem_xasprintf("%s-%.16s.tif", safe, hex);
+	free(safe);
+	*dest = mem_path_join(dir, name);
+	side = mem_xasprintf("%s/.%s.window.json", dir, name);
+	free(name);
+	w = json_load_file(side, 0, NULL);
+	if (w != NULL) {
+		rc = json_is_true(json_object_get(w, "whole")) ? 1 : 0;
+		if (rc == 0 && mem_path_exists(*dest)) {
+			json_object_set_new(a, "mem:window", w);
+			free(side);
+			return 0;
+		}
+		json_decref(w);
+		if (rc == 1) {
+			free(side);
+			free(*dest);
+			*dest = NULL;
+			return 1;
+		}
+	}
+	url = sign(href, collection, o, err);
+	if (url == NULL)
+		goto fail;
+	VSINetworkStatsReset();
+	ds = mem_raster_open(url, err);
+	if (ds == NULL) {
+		free(url);
+		goto fail;
+	}
+	rc = mem_raster_window(ds, o->bbox, win, err);
+	if (rc != 0 || (win[0] == 0 && win[1] == 0 && win[2] == GDALGetRasterXSize(ds) &&
+	    win[3] == GDALGetRasterYSize(ds))) {
+		char *s = "{\"whole\": true}\n";
+
+		GDALClose(ds);
+		free(url);
+		if (rc < 0)
+			goto fail;
+		mem_write_file_atomic(side, s, strlen(s), NULL);
+		free(side);
+		free(*dest);
+		*dest = NULL;
+		return 1;
+	}
+	gpath = mem_raster_gdal_path(url);
+	if (VSIStatL(gpath, &st) == 0)
+		full = (long long)st.st_size;
+	free(gpath);
+	rc = mem_raster_write_window(ds, win, *dest, err);
+	GDALClose(ds);
+	free(url);
+	if (rc < 0)
+		goto fail;
+	got = network_bytes();
+	if (o->stats) {
+		o->stats->fetched += got;
+		o->stats->full += full > 0 ? full : 0;
+		o->stats->windows++;
+	}
+	w = json_object();
+	json_object_set_new(w, "srcwin", json_pack("[i,i,i,i]", win[0], win[1], win[2], win[3]));
+	json_object_set_new(w, "bytes_read", json_integer(got));
+	if (full > 0)
+		json_object_set_new(w, "source_size", json_integer(full));
+	{
+		char *s = json_dumps(w, JSON_COMPACT);
+
+		if (s == NULL || mem_write_file_atomic(side, s, strlen(s), err) < 0) {
+			free(s);
+			json_decref(w);
+			goto fail;
+		}
+		free(s);
+	}
+	json_object_set_new(a, "mem:window", w);
+	free(side);
+	return 0;
+fail:
+	free(side);
+	free(*dest);
+	*dest = NULL;
+	return -1;
+}
+
+/* Describes the local copy dest in asset a (href, size, checksum, projection). */
+static int
+describe_copy(json_t *a, const char *href, const char *dest, struct mem_err *err)
+{
 	char sum[69], *abs;
 	off_t size;
 
-	if (bring(href, collection, dest, o, err) < 0 || mem_file_checksum(dest, sum, &size, err) < 0)
+	if (mem_file_checksum(dest, sum, &size, err) < 0)
 		return -1;
 	if (is_raster(a, dest)) {
 		GDALDatasetH ds = mem_raster_open(dest, err);
@@ -245,6 +385,30 @@ copy_asset(json_t *a, const char *collection, const char *dest, const struct mem
 	json_object_set_new(a, "file:size", json_integer((json_int_t)size));
 	json_object_set_new(a, "file:checksum", json_string(sum));
 	return 0;
+}
+
+/* Brings asset a into dir, whole or its window, and rewrites a to describe the copy. */
+static int
+copy_asset(json_t *a, const char *key, const char *collection, const char *dir,
+    const struct mem_fetch_opts *o, struct mem_err *err)
+{
+	char *href = mem_xstrdup(mem_asset_href(a)), *dest = NULL;
+	int rc = 1;
+
+	if ((o->has_bbox || o->aoi) && !o->whole && is_geotiff(a, href))
+		rc = copy_window(a, key, collection, dir, o, &dest, err);
+	if (rc == 1) {
+		char *name = local_name(key, href);
+
+		dest = mem_path_join(dir, name);
+		free(name);
+		rc = bring(href, collection, dest, o, err);
+	}
+	if (rc == 0)
+		rc = describe_copy(a, href, dest, err);
+	free(dest);
+	free(href);
+	return rc;
 }
 
 json_t *
@@ -269,19 +433,14 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 	json_array_foreach(keys, i, k) {
 		const char *key = json_string_value(k);
 		json_t *a = json_deep_copy(json_object_get(assets, key));
-		char *name = local_name(key, mem_asset_href(a)), *dest = mem_path_join(dir, name);
-
-		free(name);
-		if (copy_asset(a, json_string_value(json_object_get(item, "collection")), dest, o,
+		if (copy_asset(a, key, json_string_value(json_object_get(item, "collection")), dir, o,
 		    err) < 0) {
 			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
-			free(dest);
 			json_decref(a);
 			json_decref(newassets);
 			json_decref(out);
 			goto fail;
 		}
-		free(dest);
 		json_object_set_new(newassets, key, a);
 	}
 	json_object_set_new(out, "assets", newassets);

@@ -24,6 +24,14 @@ struct mem_fetch_opts {
 	json_t *aoi;		/* a lon/lat GeoJSON geometry for searches, or NULL */
 	const char *sas_url;	/* Planetary Computer token endpoint: sign asset hrefs */
 	json_t *sas_tokens;	/* tokens by collection, filled as they are fetched */
+	int whole;		/* copy whole assets even when a box or AOI is given */
+	struct mem_fetch_stats *stats;	/* counters, or NULL */
+};
+
+/* What the windows saved: bytes read over the network against asset sizes. */
+struct mem_fetch_stats {
+	long long fetched, full;
+	int windows;
 };
 
 /*
@@ -49,6 +57,11 @@ json_t *mem_fetch_select(const json_t *item, const struct mem_fetch_opts *o,
 
 /*
  * Brings the selected assets of item into WORKDIR/scenes/ID/ and returns a
+ * new scene item.  With a box or an AOI (and not whole), a GeoTIFF asset
+ * is not copied whole: only the window of pixels covering the box is read
+ * (over HTTP, with range requests) and written as a local COG, recorded in
+ * the asset as "mem:window" (srcwin, bytes read, size of the source).
+ * Otherwise returns a
  * new scene item describing the local copies (href, file:size,
  * file:checksum, proj:* read from each raster).  Files already present are
  * kept: they were written atomically, so a present file is whole.

@@ -38,6 +38,8 @@ mem_raster_init(void)
 		CPLSetConfigOption("GDAL_CACHEMAX", "64");
 	/* Remote COGs: do not list directories, and keep connections alive. */
 	CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+	/* counts the bytes read for window fetches (mem-fetch reports them) */
+	CPLSetConfigOption("CPL_VSIL_NETWORK_STATS_ENABLED", "YES");
 	if (CPLGetConfigOption("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", NULL) == NULL)
 		CPLSetConfigOption("GDAL_HTTP_MULTIRANGE", "YES");
 }
@@ -391,5 +393,104 @@ out:
 		if (in[i])
 			GDALClose(in[i]);
 	free(in);
+	return rc;
+}
+
+int
+mem_raster_window(GDALDatasetH ds, const double ll[4], int win[4], struct mem_err *err)
+{
+	OGRSpatialReferenceH src = GDALGetSpatialRef(ds), wgs;
+	OGRCoordinateTransformationH ct;
+	double gt[6], inv[6], x[84], y[84], px0 = INFINITY, py0 = INFINITY, px1 = -INFINITY,
+	    py1 = -INFINITY;
+	int ok[84], n = 0, i, w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+
+	if (src == NULL || GDALGetGeoTransform(ds, gt) != CE_None || !GDALInvGeoTransform(gt, inv))
+		return mem_err_set(err, MEM_EITEM, "raster '%s' is not georeferenced",
+		    GDALGetDescription(ds));
+	/* the box's edges, sampled: a lon/lat box is curved in UTM */
+	for (i = 0; i <= 20; i++) {
+		double f = i / 20.0, xs = ll[0] + f * (ll[2] - ll[0]), ys = ll[1] + f * (ll[3] - ll[1]);
+
+		x[n] = xs; y[n++] = ll[1];
+		x[n] = xs; y[n++] = ll[3];
+		x[n] = ll[0]; y[n++] = ys;
+		x[n] = ll[2]; y[n++] = ys;
+	}
+	wgs = OSRNewSpatialReference(NULL);
+	OSRImportFromEPSG(wgs, 4326);
+	OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
+	ct = OCTNewCoordinateTransformation(wgs, src);
+	OSRDestroySpatialReference(wgs);
+	if (ct == NULL)
+		return mem_err_set(err, MEM_EITEM, "cannot transform lon/lat to the CRS of '%s'",
+		    GDALGetDescription(ds));
+	OCTTransformEx(ct, n, x, y, NULL, ok);
+	OCTDestroyCoordinateTransformation(ct);
+	for (i = 0; i < n; i++) {
+		double px, py;
+
+		if (!ok[i])
+			continue;
+		px = inv[0] + x[i] * inv[1] + y[i] * inv[2];
+		py = inv[3] + x[i] * inv[4] + y[i] * inv[5];
+		px0 = fmin(px0, px);
+		py0 = fmin(py0, py);
+		px1 = fmax(px1, px);
+		py1 = fmax(py1, py);
+	}
+	if (!(px0 <= px1))
+		return mem_err_set(err, MEM_EITEM, "cannot transform lon/lat to the CRS of '%s'",
+		    GDALGetDescription(ds));
+	/* whole pixels covering the box, cut to the raster */
+	px0 = fmax(floor(px0), 0);
+	py0 = fmax(floor(py0), 0);
+	px1 = fmin(ceil(px1), w);
+	py1 = fmin(ceil(py1), h);
+	if (px1 <= px0 || py1 <= py0)
+		return 1;
+	win[0] = (int)px0;
+	win[1] = (int)py0;
+	win[2] = (int)(px1 - px0);
+	win[3] = (int)(py1 - py0);
+	return 0;
+}
+
+int
+mem_raster_write_window(GDALDatasetH src, const int win[4], const char *path,
+    struct mem_err *err)
+{
+	GDALTranslateOptions *to;
+	GDALDatasetH out;
+	char **argv = NULL, buf[32], *tmp;
+	int usage = 0, rc;
+
+	argv = CSLAddString(argv, "-of");
+	argv = CSLAddString(argv, "COG");
+	argv = CSLAddString(argv, "-srcwin");
+	for (int i = 0; i < 4; i++) {
+		snprintf(buf, sizeof buf, "%d", win[i]);
+		argv = CSLAddString(argv, buf);
+	}
+	argv = CSLAddString(argv, "-co");
+	argv = CSLAddString(argv, "COMPRESS=DEFLATE");
+	argv = CSLAddString(argv, "-co");
+	snprintf(buf, sizeof buf, "NUM_THREADS=%s", threads);
+	argv = CSLAddString(argv, buf);
+	to = GDALTranslateOptionsNew(argv, NULL);
+	CSLDestroy(argv);
+	tmp = mem_tmp_name(path);
+	CPLErrorReset();
+	out = to ? GDALTranslate(tmp, src, to, &usage) : NULL;
+	GDALTranslateOptionsFree(to);
+	if (out == NULL || mem_raster_close(out) < 0) {
+		rc = mem_err_set(err, MEM_ETEMP, "cannot read a window of '%s': %s",
+		    GDALGetDescription(src), gdal_msg());
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	rc = mem_commit_file(tmp, path, err);
+	free(tmp);
 	return rc;
 }

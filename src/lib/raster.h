@@ -59,4 +59,15 @@ int mem_raster_warp_cell(char **srcs, int band, int epsg, const double b[4], int
     int ysize, const char *resample, int has_nodata, double nodata, const char *path,
     int *empty, struct mem_err *err);
 
+/*
+ * The pixel window (xoff, yoff, xsize, ysize) of ds that covers the lon/lat
+ * box ll, in whole pixels and cut to the raster.  Returns 0, 1 when the box
+ * misses the raster, -1 on error.
+ */
+int mem_raster_window(GDALDatasetH ds, const double ll[4], int win[4], struct mem_err *err);
+
+/* Writes the window win of src to path as a COG, atomically (what gdal_translate -srcwin does). */
+int mem_raster_write_window(GDALDatasetH src, const int win[4], const char *path,
+    struct mem_err *err);
+
 #endif
