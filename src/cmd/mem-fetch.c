@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,6 +37,12 @@ static const char usage[] =
 "      --get               search with GET instead of POST\n"
 "      --sign pc[=URL]     sign asset hrefs with Planetary Computer SAS tokens\n"
 "                          from URL (default: its token service)\n"
+"Vector layers:\n"
+"      --vector            SOURCEs are vector files (GeoJSON, GeoPackage,\n"
+"                          Shapefile, OSM PBF): each layer is cut to --aoi or\n"
+"                          --bbox and written as GeoPackage, one item a layer\n"
+"      --layers LIST       only these layers\n"
+"      --t-srs EPSG:N      reproject the features\n"
 "Filters (applied to search answers again, and to catalogs):\n"
 "      --bbox W,S,E,N      keep items meeting this lon/lat box\n"
 "      --datetime DT       RFC 3339 instant, date (whole day) or interval A/B\n"
@@ -68,6 +75,9 @@ static const struct option longopts[] = {
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", no_argument, NULL, OPT_GET },
 	{ "whole", no_argument, NULL, OPT_WHOLE },
+	{ "vector", no_argument, NULL, OPT_VECTOR },
+	{ "layers", required_argument, NULL, OPT_LAYERS },
+	{ "t-srs", required_argument, NULL, OPT_T_SRS },
 	{ "sign", required_argument, NULL, OPT_SIGN },
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "datetime", required_argument, NULL, OPT_DATETIME },
@@ -142,6 +152,13 @@ on_item(json_t *item, void *ctx, struct mem_err *err)
 	return 0;
 }
 
+static int
+emit_vector(json_t *item, void *ctx)
+{
+	mem_cli_emit(ctx, item);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -149,7 +166,8 @@ main(int argc, char **argv)
 	struct run r;
 	struct mem_err err;
 	struct mem_fetch_stats stats = { 0, 0, 0 };
-	int opt, depth = 8, i, use_get = 0;
+	int opt, depth = 8, i, use_get = 0, vector = 0, t_epsg = 0;
+	char **layers = NULL;
 	const char *api = NULL, *aoi = NULL, *sortby = NULL;
 	json_t *query = NULL, *filter = NULL;
 	long limit = 0;
@@ -222,6 +240,17 @@ main(int argc, char **argv)
 		case OPT_WHOLE:
 			r.o.whole = 1;
 			break;
+		case OPT_VECTOR:
+			vector = 1;
+			break;
+		case OPT_LAYERS:
+			layers = mem_cli_list(layers, optarg);
+			break;
+		case OPT_T_SRS:
+			if (strncasecmp(optarg, "EPSG:", 5) != 0 ||
+			    (t_epsg = (int)strtol(optarg + 5, &end, 10)) <= 0 || *end)
+				mem_cli_usage_error(&cli, "invalid --t-srs '%s': expected EPSG:CODE", optarg);
+			break;
 		case OPT_BBOX:
 			if (mem_bbox_parse(optarg, r.o.bbox, &err) < 0)
 				mem_cli_usage_error(&cli, "%s", err.msg);
@@ -290,6 +319,23 @@ main(int argc, char **argv)
 			r.o.has_bbox = 1;
 		}
 	}
+	if (vector) {
+		struct mem_vector_opts vo;
+
+		memset(&vo, 0, sizeof vo);
+		vo.aoi = r.o.aoi;
+		vo.has_bbox = r.o.has_bbox;
+		memcpy(vo.bbox, r.o.bbox, sizeof vo.bbox);
+		vo.t_epsg = t_epsg;
+		vo.layers = layers;
+		vo.workdir = cli.workdir;
+		for (i = optind; i < argc; i++) {
+			mem_err_clear(&err);
+			if (mem_vector_fetch(argv[i], &vo, emit_vector, &cli, &err) < 0)
+				mem_cli_error(&cli, &err);
+		}
+		optind = argc;	/* the sources are done */
+	}
 	if (api) {
 		struct mem_search_opts so;
 
@@ -319,6 +365,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "mem-fetch: read %.1f MB for %d windows of assets of %.1f MB (%.1f %%)\n",
 		    stats.fetched / 1e6, stats.windows, stats.full / 1e6,
 		    stats.full > 0 ? 100.0 * stats.fetched / stats.full : 0);
+	mem_cli_list_free(layers);
 	json_decref(query);
 	json_decref(filter);
 	json_decref(r.o.aoi);

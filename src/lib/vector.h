@@ -16,4 +16,26 @@
  */
 json_t *mem_vector_aoi(const char *path, double bbox[4], struct mem_err *err);
 
+struct mem_vector_opts {
+	const json_t *aoi;	/* lon/lat GeoJSON geometry to clip to, or NULL */
+	int has_bbox;		/* else clip to this lon/lat box, when set */
+	double bbox[4];
+	int t_epsg;		/* reproject to this EPSG code; 0 keeps each layer's CRS */
+	char **layers;		/* NULL-terminated layer names, or NULL for all */
+	const char *workdir;
+};
+
+/* Called with each layer item (borrowed); returns 0, or -1 to stop. */
+typedef int (*mem_vector_emit_fn)(json_t *item, void *ctx);
+
+/*
+ * Reads each layer of src (any OGR source: GeoJSON, GeoPackage, Shapefile,
+ * OSM PBF), keeps the features that meet the AOI or box, cuts those that
+ * cross its edge (they are clipped, not dropped), reprojects on request,
+ * and writes the layer to WORKDIR/vectors/ID.gpkg atomically.  Emits one
+ * item per layer.  Returns the number of layers, or -1.
+ */
+int mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_emit_fn emit,
+    void *ctx, struct mem_err *err);
+
 #endif
