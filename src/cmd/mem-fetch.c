@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -60,7 +61,7 @@ static const char usage[] =
 "      --timeout SEC       HTTP timeout per transfer (default 60)\n"
 "      --retries N         retries on timeouts, 429 and 5xx (default 3)\n"
 "      --cafile FILE       verify HTTPS servers against the CAs in FILE\n"
-"Common:\n"
+"Common (-j: transfers at once, default 4):\n"
 MEM_CLI_COMMON_HELP("mem-fetch");
 
 #define PC_SAS_URL "https://planetarycomputer.microsoft.com/api/sas/v1/token"
@@ -93,8 +94,21 @@ static const struct option longopts[] = {
 	MEM_CLI_COMMON_OPTIONS
 };
 
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 struct run {
 	struct mem_cli *cli;
+	int tty;		/* progress on stderr */
+	long done;
+	long long bytes;
+	double t0;
 	struct mem_fetch_opts o;
 	long max_items, found;
 	int dry_run;
@@ -107,6 +121,31 @@ warn_cb(const struct mem_err *err, void *ctx)
 
 	mem_cli_error(r->cli, err);
 	r->cli->nfailed++;
+}
+
+/* A line on stderr when it is a terminal: items, bytes, rate.  Quiet otherwise. */
+static void
+progress(struct run *r, const json_t *scene)
+{
+	json_t *a;
+	const char *key;
+	double dt;
+
+	if (!r->tty)
+		return;
+	json_object_foreach(json_object_get(scene, "assets"), key, a) {
+		json_t *w = json_object_get(a, "mem:window");
+
+		r->bytes += w ? json_integer_value(json_object_get(w, "bytes_read")) :
+		    json_integer_value(json_object_get(a, "file:size"));
+	}
+	r->done++;
+	dt = now() - r->t0;
+	fprintf(stderr, "\rmem-fetch: %ld items, %.1f MB, %.1f MB/s%s", r->done, r->bytes / 1e6,
+	    dt > 0 ? r->bytes / 1e6 / dt : 0.0, "   ");
+	if (r->max_items > 0 && r->done > 0 && r->done < r->max_items)
+		fprintf(stderr, "ETA %.0f s ", dt / r->done * (r->max_items - r->done));
+	fflush(stderr);
 }
 
 static int
@@ -147,6 +186,7 @@ on_item(json_t *item, void *ctx, struct mem_err *err)
 		return 0;
 	}
 	mem_cli_emit(r->cli, scene);
+	progress(r, scene);
 	json_decref(scene);
 	(void)err;
 	return 0;
@@ -301,6 +341,9 @@ main(int argc, char **argv)
 	if (optind < argc && api != NULL)
 		mem_cli_usage_error(&cli, "a SOURCE and --api/--source are not used together");
 	r.o.workdir = cli.workdir;
+	r.o.jobs = cli.jobs;
+	r.tty = !cli.quiet && isatty(STDERR_FILENO);
+	r.t0 = now();
 	r.o.sas_tokens = json_object();
 	r.o.stats = &stats;
 	mem_raster_init();
@@ -361,7 +404,9 @@ main(int argc, char **argv)
 		if (r.max_items > 0 && r.found >= r.max_items)
 			break;
 	}
-	if (stats.windows > 0 && !cli.quiet && isatty(STDERR_FILENO))
+	if (r.tty && r.done > 0)
+		fputc('\n', stderr);
+	if (stats.windows > 0 && r.tty)
 		fprintf(stderr, "mem-fetch: read %.1f MB for %d windows of assets of %.1f MB (%.1f %%)\n",
 		    stats.fetched / 1e6, stats.windows, stats.full / 1e6,
 		    stats.full > 0 ? 100.0 * stats.fetched / stats.full : 0);

@@ -235,15 +235,23 @@ is_geotiff(const json_t *asset, const char *href)
 	    (n > 5 && !strncasecmp(href + n - 5, ".tiff", 5));
 }
 
-/* Bytes GDAL has read over the network since the last reset. */
+/*
+ * Bytes GDAL has read over the network from one file so far.  Counted per
+ * file, not reset, since windows of several assets are read at once.
+ */
 static long long
-network_bytes(void)
+network_bytes(const char *gdal_path)
 {
 	char *s = VSINetworkStatsGetAsSerializedJSON(NULL);
-	json_t *v = s ? json_loads(s, 0, NULL) : NULL;
-	long long n = (long long)json_integer_value(json_object_get(json_object_get(
-	    json_object_get(v, "methods"), "GET"), "downloaded_bytes"));
+	json_t *v = s ? json_loads(s, 0, NULL) : NULL, *files, *f;
+	long long n = 0;
+	const char *name;
 
+	files = json_object_get(json_object_get(json_object_get(v, "handlers"), "vsicurl"), "files");
+	json_object_foreach(files, name, f)
+		if (strcmp(name, gdal_path) == 0)
+			n = (long long)json_integer_value(json_object_get(json_object_get(
+			    json_object_get(f, "methods"), "GET"), "downloaded_bytes"));
 	json_decref(v);
 	CPLFree(s);
 	return n;
@@ -262,7 +270,7 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 	char *url, *safe, *name, *gpath, *side, hex[65], *what;
 	GDALDatasetH ds;
 	VSIStatBufL st;
-	long long full = -1, got;
+	long long full = -1, got, before;
 	json_t *w;
 	int win[4], rc;
 
@@ -300,10 +308,12 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 	url = sign(href, collection, o, err);
 	if (url == NULL)
 		goto fail;
-	VSINetworkStatsReset();
+	gpath = mem_raster_gdal_path(url);
+	before = network_bytes(gpath);
 	ds = mem_raster_open(url, err);
 	if (ds == NULL) {
 		free(url);
+		free(gpath);
 		goto fail;
 	}
 	rc = mem_raster_window(ds, o->bbox, win, err);
@@ -313,6 +323,7 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 
 		GDALClose(ds);
 		free(url);
+		free(gpath);
 		if (rc < 0)
 			goto fail;
 		mem_write_file_atomic(side, s, strlen(s), NULL);
@@ -321,19 +332,21 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 		*dest = NULL;
 		return 1;
 	}
-	gpath = mem_raster_gdal_path(url);
 	if (VSIStatL(gpath, &st) == 0)
 		full = (long long)st.st_size;
-	free(gpath);
 	rc = mem_raster_write_window(ds, win, *dest, err);
 	GDALClose(ds);
 	free(url);
+	got = network_bytes(gpath) - before;
+	free(gpath);
 	if (rc < 0)
 		goto fail;
-	got = network_bytes();
 	if (o->stats) {
+#pragma omp atomic
 		o->stats->fetched += got;
+#pragma omp atomic
 		o->stats->full += full > 0 ? full : 0;
+#pragma omp atomic
 		o->stats->windows++;
 	}
 	w = json_object();
@@ -414,7 +427,7 @@ copy_asset(json_t *a, const char *key, const char *collection, const char *dir,
 json_t *
 mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err)
 {
-	json_t *keys, *out, *assets, *newassets, *k, *links, *props, *sw;
+	json_t *keys, *out, *assets, *newassets, *links, *props, *sw;
 	char *sid = mem_path_safe_name(mem_item_id(item));
 	char *dir = mem_xasprintf("%s/scenes/%s", o->workdir, sid);
 	size_t i;
@@ -430,18 +443,58 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 	out = json_deep_copy(item);
 	assets = json_object_get(out, "assets");
 	newassets = json_object();
-	json_array_foreach(keys, i, k) {
-		const char *key = json_string_value(k);
-		json_t *a = json_deep_copy(json_object_get(assets, key));
-		if (copy_asset(a, key, json_string_value(json_object_get(item, "collection")), dir, o,
-		    err) < 0) {
-			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
-			json_decref(a);
+	/* a token is asked for once, before the transfers run side by side */
+	if (o->sas_url != NULL) {
+		char *warm = sign("https://x/y", json_string_value(json_object_get(item, "collection")), o,
+		    err);
+
+		if (warm == NULL) {
+			mem_err_prefix(err, "item '%s'", mem_item_id(item));
 			json_decref(newassets);
 			json_decref(out);
 			goto fail;
 		}
-		json_object_set_new(newassets, key, a);
+		free(warm);
+	}
+	{
+		size_t nk = json_array_size(keys);
+		json_t **copies = mem_xcalloc(nk, sizeof *copies);
+		struct mem_err *errs = mem_xcalloc(nk, sizeof *errs);
+		const char *coll = json_string_value(json_object_get(item, "collection"));
+		int nthreads = o->jobs > 0 ? o->jobs : 4, failed = -1;
+		long j;
+
+		for (j = 0; j < (long)nk; j++)
+			copies[j] = json_deep_copy(json_object_get(assets,
+			    json_string_value(json_array_get(keys, (size_t)j))));
+		/* the assets of an item are fetched side by side, -j at a time */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads < (int)nk ? nthreads : (int)nk) if (nk > 1)
+		for (j = 0; j < (long)nk; j++)
+			if (copy_asset(copies[j], json_string_value(json_array_get(keys, (size_t)j)), coll,
+			    dir, o, &errs[j]) < 0)
+				errs[j].status = errs[j].status ? errs[j].status : MEM_EITEM;
+		for (j = 0; j < (long)nk; j++) {
+			if (errs[j].status != MEM_OK && failed < 0)
+				failed = (int)j;
+			if (failed < 0)
+				json_object_set_new(newassets, json_string_value(json_array_get(keys,
+				    (size_t)j)), copies[j]);
+			else
+				json_decref(copies[j]);
+		}
+		if (failed >= 0) {
+			if (err)
+				*err = errs[failed];
+			mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item),
+			    json_string_value(json_array_get(keys, (size_t)failed)));
+		}
+		free(copies);
+		free(errs);
+		if (failed >= 0) {
+			json_decref(newassets);
+			json_decref(out);
+			goto fail;
+		}
 	}
 	json_object_set_new(out, "assets", newassets);
 	mem_item_add_extension(out, MEM_EXT_FILE);

@@ -25,6 +25,7 @@ struct mem_fetch_opts {
 	const char *sas_url;	/* Planetary Computer token endpoint: sign asset hrefs */
 	json_t *sas_tokens;	/* tokens by collection, filled as they are fetched */
 	int whole;		/* copy whole assets even when a box or AOI is given */
+	int jobs;		/* transfers at once (0: 4) */
 	struct mem_fetch_stats *stats;	/* counters, or NULL */
 };
 

@@ -78,6 +78,18 @@ else
 	skip "no python3 for a loopback HTTP server"; skip "no python3"; skip "no python3"
 fi
 
+# progress on a terminal only
+err=$(mem-fetch demo/catalog.json --assets red --workdir $W 2>&1 >/dev/null)
+[ -z "$err" ] && ok "nothing on stderr when it is not a terminal" || not_ok "stderr: $err"
+if command -v script >/dev/null 2>&1; then
+	tty_out=$(script -qec "mem-fetch demo/catalog.json --assets red --workdir $W > /dev/null" /dev/null 2>&1 || true)
+	case $tty_out in *"mem-fetch: 1 items,"*"MB/s"*) ok "progress on a terminal" ;; *) not_ok "no progress on a terminal: $tty_out" ;; esac
+	tty_out=$(script -qec "mem-fetch -q demo/catalog.json --assets red --workdir $W > /dev/null" /dev/null 2>&1 || true)
+	[ -z "$tty_out" ] && ok "-q silences it" || not_ok "-q output: $tty_out"
+else
+	skip "no script(1) to make a terminal"; skip "no script(1)"
+fi
+
 # errors
 check_exit "no SOURCE exits 2" 2 mem-fetch
 check_exit "a missing file exits 2" 2 mem-fetch nope.json
