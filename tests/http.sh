@@ -11,6 +11,7 @@
 #   /fault/429/...             -> 429 with Retry-After: 1
 #   /fault/close/...           -> connection closed without an answer
 #   /fault/slow/PATH           -> WWW/PATH at 50 KB/s after 64 KB
+#   /fault/truncate/PATH       -> WWW/PATH cut after about 100 KB (full length announced)
 #   anything else              -> the file under WWW (GET, HEAD, Range)
 
 http_start() {
@@ -53,6 +54,8 @@ http {
 		location ^~ /fault/429/ { add_header Retry-After 1 always; return 429 '{"error":"slow down"}\n'; }
 		location ^~ /fault/close/ { return 444; }
 		location ^~ /fault/slow/ { alias $www/; limit_rate_after 64k; limit_rate 50k; }
+		location ^~ /fault/truncate/ { proxy_pass http://127.0.0.1:$HTTP_PORT/_stall/; proxy_read_timeout 1s; proxy_buffering off; }
+		location ^~ /_stall/ { alias $www/; limit_rate_after 100k; limit_rate 1k; }
 		location / { }
 	}
 }

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cpl_conv.h>
+
 #include "cli.h"
 #include "fetch.h"
 #include "raster.h"
@@ -349,6 +351,18 @@ main(int argc, char **argv)
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_http_global_init();
+	{
+		/* window reads go through GDAL's HTTP: the same timeout and retries */
+		char v[32];
+
+		snprintf(v, sizeof v, "%ld", r.o.http.timeout);
+		CPLSetConfigOption("GDAL_HTTP_TIMEOUT", v);
+		snprintf(v, sizeof v, "%d", r.o.http.retries);
+		CPLSetConfigOption("GDAL_HTTP_MAX_RETRY", v);
+		CPLSetConfigOption("GDAL_HTTP_RETRY_DELAY", "0.5");
+		if (r.o.http.cafile)
+			CPLSetConfigOption("CURL_CA_BUNDLE", r.o.http.cafile);
+	}
 	if (aoi) {
 		double ab[4];
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cpl_conv.h>
 #include <cpl_vsi.h>
@@ -412,10 +413,23 @@ copy_asset(json_t *a, const char *key, const char *collection, const char *dir,
 		rc = copy_window(a, key, collection, dir, o, &dest, err);
 	if (rc == 1) {
 		char *name = local_name(key, href);
+		const char *want = json_string_value(json_object_get(a, "file:checksum"));
 
 		dest = mem_path_join(dir, name);
 		free(name);
 		rc = bring(href, collection, dest, o, err);
+		/* a catalog that states a SHA-256 checksum gets it checked */
+		if (rc == 0 && want && strncmp(want, "1220", 4) == 0 && strlen(want) == 68) {
+			char got[69];
+
+			rc = mem_file_checksum(dest, got, NULL, err);
+			if (rc == 0 && strcasecmp(got, want) != 0) {
+				unlink(dest);
+				rc = mem_err_set(err, MEM_EITEM,
+				    "'%s': checksum %s does not match the item's file:checksum %s", href,
+				    got, want);
+			}
+		}
 	}
 	if (rc == 0)
 		rc = describe_copy(a, href, dest, err);

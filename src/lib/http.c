@@ -18,6 +18,22 @@
 #include "files.h"
 #include "http.h"
 
+/*
+ * One easy handle per thread, kept for the life of the thread, so that
+ * transfers to the same host reuse its connection (and TLS session).
+ */
+static _Thread_local CURL *thread_handle;
+
+static CURL *
+handle(void)
+{
+	if (thread_handle == NULL)
+		thread_handle = curl_easy_init();
+	else
+		curl_easy_reset(thread_handle);
+	return thread_handle;
+}
+
 void
 mem_http_global_init(void)
 {
@@ -27,6 +43,10 @@ mem_http_global_init(void)
 void
 mem_http_global_done(void)
 {
+	if (thread_handle != NULL) {
+		curl_easy_cleanup(thread_handle);
+		thread_handle = NULL;
+	}
 	curl_global_cleanup();
 }
 
@@ -78,7 +98,7 @@ try_once(const char *url, const char *post, const struct mem_http_opts *o, struc
     int *retry, long *retry_after, struct mem_err *err)
 {
 	char ebuf[CURL_ERROR_SIZE] = "", shown[1024];
-	CURL *c = curl_easy_init();
+	CURL *c = handle();
 	struct curl_slist *hdr = NULL;
 	CURLcode rc;
 	long code = 0;
@@ -119,7 +139,6 @@ try_once(const char *url, const char *post, const struct mem_http_opts *o, struc
 		    rc != CURLE_WRITE_ERROR;
 		mem_err_set(err, MEM_ETEMP, "cannot fetch '%s': %s", shown,
 		    ebuf[0] ? ebuf : curl_easy_strerror(rc));
-		curl_easy_cleanup(c);
 		return -1;
 	}
 	if (code >= 400) {
@@ -130,10 +149,8 @@ try_once(const char *url, const char *post, const struct mem_http_opts *o, struc
 		*retry = code == 429 || code >= 500;
 		mem_err_set(err, *retry ? MEM_ETEMP : MEM_EITEM, "cannot fetch '%s': HTTP %ld", shown,
 		    code);
-		curl_easy_cleanup(c);
 		return -1;
 	}
-	curl_easy_cleanup(c);
 	return 0;
 }
 

@@ -444,6 +444,10 @@ mem_item_find_band(const json_t *item, const char *name, struct mem_band *band,
 			continue;
 		}
 		json_array_foreach(bands, i, b) {
+			/* STAC 0.x: assets list indices into the item's eo:bands */
+			if (json_is_integer(b))
+				b = json_array_get(json_object_get(json_object_get(item, "properties"),
+				    "eo:bands"), (size_t)json_integer_value(b));
 			if (!band_matches(b, name))
 				continue;
 			score = 10 + fmt * 2 + (json_array_size(bands) == 1 ? 5 : 0) +

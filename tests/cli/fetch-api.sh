@@ -89,6 +89,28 @@ src=$(json_get pc.json "d['assets']['B04']['mem:source_href']")
 case $src in *sig=*) not_ok "the token leaked into the item: $src" ;; *) ok "the item keeps the unsigned href" ;; esac
 cmp -s "$(json_get pc.json "d['assets']['B04']['href']")" "www/$path" && ok "the signed download is the file" || not_ok "downloaded file differs"
 
+# a Maxar Open Data static catalog: the real events catalog and item, one
+# event mirrored here (the other 47 children answer 404, and are reported)
+MX=$(realdata maxar/stac)
+if [ -n "$MX" ]; then
+	ev=www/events/WildFires-LosAngeles-Jan-2025
+	mkdir -p "$ev/ard/11/031311102001/2024-12-14"
+	cp "$MX/events_catalog.json" www/events/catalog.json
+	cp "$MX/103001010A705C00_item.json" "$ev/ard/11/031311102001/2024-12-14/103001010A705C00.json"
+	printf '{"type":"Collection","stac_version":"1.0.0","id":"WildFires-LosAngeles-Jan-2025","description":"mirror","license":"CC-BY-NC-4.0","extent":{"spatial":{"bbox":[[-180,-90,180,90]]},"temporal":{"interval":[[null,null]]}},"links":[{"rel":"item","href":"./ard/11/031311102001/2024-12-14/103001010A705C00.json"}]}\n' > "$ev/collection.json"
+	: > "$HTTP_LOG"
+	mem-fetch "$HTTP_URL/events/catalog.json" --dry-run --assets visual > mx.txt 2> mx.err && rc=0 || rc=$?
+	[ "$(cut -f1 mx.txt | sort -u)" = "11/031311102001/103001010A705C00" ] && ok "the Maxar catalog walked to its item" || not_ok "Maxar items: $(cut -f1 mx.txt | tr '\n' ' ')"
+	[ "$(cut -f3 mx.txt)" = "$HTTP_URL/events/WildFires-LosAngeles-Jan-2025/ard/11/031311102001/2024-12-14/103001010A705C00-visual.tif" ] \
+		&& ok "the item's relative asset href resolved against the item's URL" || not_ok "asset href: $(cut -f3 mx.txt)"
+	missing=$(( $(/usr/bin/python3 -c "import json,sys; print(sum(1 for l in json.load(open(sys.argv[1]))['links'] if l['rel'] == 'child'))" "$MX/events_catalog.json") - 1 ))
+	[ "$rc" -eq 1 ] && [ "$(grep -c 'HTTP 404' mx.err)" -eq "$missing" ] && ok "the $missing missing children are reported, one each (exit 1)" || not_ok "exit $rc, $(grep -c 'HTTP 404' mx.err) reports of $missing"
+	n=$(mem-fetch "$HTTP_URL/events/catalog.json" --max-depth 1 --dry-run --assets visual 2>/dev/null | wc -l)
+	[ "$n" -eq 0 ] && ok "--max-depth 1 stops above the items" || not_ok "--max-depth 1 gave $n"
+else
+	skip "no ../shared/realdata/maxar/stac"
+fi
+
 # errors and retries
 check_exit "HTTP 500 after retries exits 75" 75 mem-fetch --api "$HTTP_URL/fault/500/search" --retries 2 --dry-run
 [ "$(http_count '/fault/500/')" -eq 3 ] && ok "tried 3 times (1 + --retries 2)" || not_ok "500 tries: $(http_count '/fault/500/')"

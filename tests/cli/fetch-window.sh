@@ -108,4 +108,39 @@ for f in $(cat before.txt); do
 done
 [ "$partial" -eq 0 ] && ok "no partial file under a final name after the kill ($(wc -l < before.txt) files there)" || not_ok "$partial partial files under final names"
 
+# a server that stalls: a clear failure after the timeout, worth a retry (75)
+item "$HTTP_URL/fault/slow/cogs" > stall.json
+start=$(date +%s)
+check_exit "a stalled transfer fails after --timeout (exit 75)" 75 mem-fetch stall.json --assets red --whole --timeout 2 --retries 1 --workdir st
+took=$(( $(date +%s) - start ))
+[ "$took" -lt 20 ] && ok "and does not hang (${took}s for 2 tries of 2s)" || not_ok "took ${took}s"
+msg=$(stderr_of mem-fetch stall.json --assets red --whole --timeout 1 --retries 0 --workdir st)
+case $msg in *"timed out"*) ok "the timeout is named" ;; *) not_ok "stall message: $msg" ;; esac
+ls st/scenes/*/red.tif >/dev/null 2>&1 && not_ok "a partial download under its final name" || ok "no partial file under a final name"
+
+# a server that drops the connection mid-body, its length announced
+item "$HTTP_URL/fault/truncate/cogs" > cut.json
+: > "$HTTP_LOG"
+check_exit "a transfer cut mid-body fails after retries (exit 75)" 75 mem-fetch cut.json --assets red --whole --retries 1 --workdir cut
+[ "$(http_count '^GET /fault/truncate/cogs/B04.tif')" -eq 2 ] && ok "the cut transfer was tried twice" || not_ok "tries: $(http_count '/fault/truncate/')"
+ls cut/scenes/*/red.tif >/dev/null 2>&1 && not_ok "a cut download under its final name" || ok "no cut file under a final name"
+
+# a catalog's file:checksum is checked
+/usr/bin/python3 -c "
+import json
+d = json.loads(open('item.json').readline())
+d['assets']['red']['file:checksum'] = '1220' + '0' * 64
+print(json.dumps(d))" > badsum.json
+check_exit "a download that does not match file:checksum fails (exit 1)" 1 mem-fetch badsum.json --assets red --whole --workdir bs
+msg=$(stderr_of mem-fetch badsum.json --assets red --whole --workdir bs)
+case $msg in *"does not match the item's file:checksum"*) ok "the mismatch is named" ;; *) not_ok "checksum message: $msg" ;; esac
+ls bs/scenes/*/red.tif >/dev/null 2>&1 && not_ok "the mismatched file was kept" || ok "the mismatched file is not kept"
+sum="1220$(sha256sum "$R/B04.tif" | cut -d' ' -f1)"
+/usr/bin/python3 -c "
+import json
+d = json.loads(open('item.json').readline())
+d['assets']['red']['file:checksum'] = '$sum'
+print(json.dumps(d))" > goodsum.json
+check "a download that matches file:checksum" mem-fetch goodsum.json --assets red --whole --workdir gs
+
 done_testing

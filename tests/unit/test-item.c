@@ -463,6 +463,19 @@ test_find_band(void)
 	band_numbers_are(boa, "red", 0.0001, 0, 1, 0, "sen2r BOA per-band raster:bands");
 	band_numbers_are(boa, "B12", 0.0002, 0, 1, 65535, "sen2r BOA band 11 raster:bands");
 
+	/* STAC 0.x: asset eo:bands are indices into the item's eo:bands */
+	{
+		json_t *old = parse("{\"type\":\"Feature\",\"stac_version\":\"0.9.0\",\"id\":\"old\","
+		    "\"properties\":{\"datetime\":\"2019-01-01T00:00:00Z\",\"eo:bands\":["
+		    "{\"name\":\"B4\",\"common_name\":\"red\"},{\"name\":\"B5\",\"common_name\":\"nir\"}]},"
+		    "\"assets\":{\"B4\":{\"href\":\"B4.TIF\",\"type\":\"image/tiff; application=geotiff\",\"eo:bands\":[0]},"
+		    "\"B5\":{\"href\":\"B5.TIF\",\"type\":\"image/tiff; application=geotiff\",\"eo:bands\":[1]}}}");
+
+		band_is(old, "nir", "B5", 1, "STAC 0.9 band index");
+		band_is(old, "red", "B4", 1, "STAC 0.9 band index");
+		json_decref(old);
+	}
+
 	/* (d) STAC 1.1 bands with eo:common_name */
 	band_is(s11, "red", "reflectance", 3, "STAC 1.1");
 	band_is(s11, "nir", "reflectance", 4, "STAC 1.1");
