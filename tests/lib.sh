@@ -12,6 +12,16 @@ set -eu
 PATH="$MEM_BIN:$PATH"
 export PATH MEM_REALDATA
 unset MEM_WORKDIR
+# A safety net: the recorded STAC answers name real servers.  Anything that
+# tried one would go to a dead proxy on loopback, never out of this machine;
+# the tests' own servers are on loopback, which goes direct.
+http_proxy=http://127.0.0.1:9
+https_proxy=http://127.0.0.1:9
+HTTP_PROXY=$http_proxy
+HTTPS_PROXY=$https_proxy
+no_proxy=127.0.0.1,localhost
+NO_PROXY=$no_proxy
+export http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mem-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT INT TERM

@@ -59,9 +59,10 @@ static const char usage[] =
 "                          (default: every asset with role \"data\")\n"
 "      --whole             copy whole assets; by default, with --bbox or --aoi,\n"
 "                          only the window of a GeoTIFF covering it is read\n"
-"      --dry-run           list the matches, fetch nothing\n"
+"      --dry-run           list item, asset, href and bytes; fetch nothing\n"
 "      --timeout SEC       HTTP timeout per transfer (default 60)\n"
 "      --retries N         retries on timeouts, 429 and 5xx (default 3)\n"
+"      --per-host N        transfers at once to one host (default 4)\n"
 "      --cafile FILE       verify HTTPS servers against the CAs in FILE\n"
 "Common (-j: transfers at once, default 4):\n"
 MEM_CLI_COMMON_HELP("mem-fetch");
@@ -78,6 +79,7 @@ static const struct option longopts[] = {
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", no_argument, NULL, OPT_GET },
 	{ "whole", no_argument, NULL, OPT_WHOLE },
+	{ "per-host", required_argument, NULL, OPT_PER_HOST },
 	{ "vector", no_argument, NULL, OPT_VECTOR },
 	{ "layers", required_argument, NULL, OPT_LAYERS },
 	{ "t-srs", required_argument, NULL, OPT_T_SRS },
@@ -175,7 +177,14 @@ on_item(json_t *item, void *ctx, struct mem_err *err)
 		json_array_foreach(keys, i, k) {
 			json_t *a = json_object_get(json_object_get(item, "assets"), json_string_value(k));
 
-			printf("%s\t%s\t%s\n", mem_item_id(item), json_string_value(k), mem_asset_href(a));
+			long long size = mem_fetch_asset_size(a);
+
+			if (size >= 0)
+				printf("%s\t%s\t%s\t%lld\n", mem_item_id(item), json_string_value(k),
+				    mem_asset_href(a), size);
+			else
+				printf("%s\t%s\t%s\t-\n", mem_item_id(item), json_string_value(k),
+				    mem_asset_href(a));
 		}
 		fflush(stdout);
 		json_decref(keys);
@@ -281,6 +290,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_WHOLE:
 			r.o.whole = 1;
+			break;
+		case OPT_PER_HOST:
+			r.o.per_host = (int)mem_cli_number(&cli, "--per-host", optarg, 1, 256);
 			break;
 		case OPT_VECTOR:
 			vector = 1;

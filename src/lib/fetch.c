@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -189,6 +190,49 @@ sign(const char *href, const char *collection, const struct mem_fetch_opts *o,
 	return mem_xasprintf("%s%c%s", href, strchr(href, '?') ? '&' : '?', tok);
 }
 
+/*
+ * At most per_host transfers to one host at a time, whatever -j allows:
+ * servers throttle or refuse clients that open too many connections.
+ */
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hosts_free = PTHREAD_COND_INITIALIZER;
+static json_t *hosts_busy;
+
+static char *
+host_of(const char *url)
+{
+	const char *p = strstr(url, "://"), *e;
+
+	if (p == NULL)
+		return mem_xstrdup("");
+	p += 3;
+	e = p + strcspn(p, "/?#");
+	return mem_xasprintf("%.*s", (int)(e - p), p);
+}
+
+static void
+host_acquire(const char *host, int limit)
+{
+	pthread_mutex_lock(&hosts_lock);
+	if (hosts_busy == NULL)
+		hosts_busy = json_object();
+	while (json_integer_value(json_object_get(hosts_busy, host)) >= limit)
+		pthread_cond_wait(&hosts_free, &hosts_lock);
+	json_object_set_new(hosts_busy, host,
+	    json_integer(json_integer_value(json_object_get(hosts_busy, host)) + 1));
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+static void
+host_release(const char *host)
+{
+	pthread_mutex_lock(&hosts_lock);
+	json_object_set_new(hosts_busy, host,
+	    json_integer(json_integer_value(json_object_get(hosts_busy, host)) - 1));
+	pthread_cond_broadcast(&hosts_free);
+	pthread_mutex_unlock(&hosts_lock);
+}
+
 static int
 bring(const char *href, const char *collection, const char *dest, const struct mem_fetch_opts *o,
     struct mem_err *err)
@@ -199,9 +243,15 @@ bring(const char *href, const char *collection, const char *dest, const struct m
 		char *url = sign(href, collection, o, err);
 		int rc;
 
+		char *host;
+
 		if (url == NULL)
 			return -1;
+		host = host_of(url);
+		host_acquire(host, o->per_host > 0 ? o->per_host : 4);
 		rc = mem_http_download(url, dest, &o->http, err);
+		host_release(host);
+		free(host);
 		free(url);
 		return rc;
 	}
@@ -268,7 +318,7 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
     const struct mem_fetch_opts *o, char **dest, struct mem_err *err)
 {
 	const char *href = mem_asset_href(a);
-	char *url, *safe, *name, *gpath, *side, hex[65], *what;
+	char *url, *safe, *name, *gpath, *side, hex[65], *what, *host;
 	GDALDatasetH ds;
 	VSIStatBufL st;
 	long long full = -1, got, before;
@@ -310,9 +360,13 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 	if (url == NULL)
 		goto fail;
 	gpath = mem_raster_gdal_path(url);
+	host = host_of(url);
+	host_acquire(host, o->per_host > 0 ? o->per_host : 4);
 	before = network_bytes(gpath);
 	ds = mem_raster_open(url, err);
 	if (ds == NULL) {
+		host_release(host);
+		free(host);
 		free(url);
 		free(gpath);
 		goto fail;
@@ -323,6 +377,8 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 		char *s = "{\"whole\": true}\n";
 
 		GDALClose(ds);
+		host_release(host);
+		free(host);
 		free(url);
 		free(gpath);
 		if (rc < 0)
@@ -337,6 +393,8 @@ copy_window(json_t *a, const char *key, const char *collection, const char *dir,
 		full = (long long)st.st_size;
 	rc = mem_raster_write_window(ds, win, *dest, err);
 	GDALClose(ds);
+	host_release(host);
+	free(host);
 	free(url);
 	got = network_bytes(gpath) - before;
 	free(gpath);
@@ -599,4 +657,25 @@ mem_fetch_search_body(const struct mem_fetch_opts *o, long limit, const char *so
 		json_object_set_new(b, "filter-lang", json_string("cql2-json"));
 	}
 	return b;
+}
+
+long long
+mem_fetch_asset_size(const json_t *asset)
+{
+	json_t *fs = json_object_get(asset, "file:size");
+	const char *href = mem_asset_href(asset);
+	VSIStatBufL st;
+	char *path;
+	long long n = -1;
+
+	if (json_is_integer(fs))
+		return (long long)json_integer_value(fs);
+	if (href == NULL)
+		return -1;
+	/* a HEAD request for a URL, a stat for a path */
+	path = mem_raster_gdal_path(href);
+	if (VSIStatL(path, &st) == 0)
+		n = (long long)st.st_size;
+	free(path);
+	return n;
 }

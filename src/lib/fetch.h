@@ -26,6 +26,7 @@ struct mem_fetch_opts {
 	json_t *sas_tokens;	/* tokens by collection, filled as they are fetched */
 	int whole;		/* copy whole assets even when a box or AOI is given */
 	int jobs;		/* transfers at once (0: 4) */
+	int per_host;		/* transfers at once to one host (0: 4) */
 	struct mem_fetch_stats *stats;	/* counters, or NULL */
 };
 
@@ -68,5 +69,8 @@ json_t *mem_fetch_select(const json_t *item, const struct mem_fetch_opts *o,
  * kept: they were written atomically, so a present file is whole.
  */
 json_t *mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err);
+
+/* The size of an asset: its file:size, else asked of the server (HEAD) or the file system; -1 unknown. */
+long long mem_fetch_asset_size(const json_t *asset);
 
 #endif

@@ -111,6 +111,26 @@ else
 	skip "no ../shared/realdata/maxar/stac"
 fi
 
+# a GET next link (the Planetary Computer kind): 33 items split over two pages
+/usr/bin/python3 - "$HTTP_URL" <<'PY'
+import json, sys
+url = sys.argv[1]
+d = json.load(open("www/pc/search.json"))
+feats = d["features"]
+p1 = dict(d, features=feats[:20], links=d["links"] + [{"rel": "next", "type": "application/geo+json",
+          "href": url + "/pc2/search-next?token=next:page2"}])
+p2 = dict(d, features=feats[20:], links=[])
+import os
+os.makedirs("www/pc2", exist_ok=True)
+json.dump(p1, open("www/pc2/search.json", "w")); json.dump(p2, open("www/pc2/search-next.json", "w"))
+PY
+: > "$HTTP_LOG"
+n=$(mem-fetch --api "$HTTP_URL/pc2/search" --dry-run --assets red | cut -f1 | sort -u | wc -l)
+[ "$n" -eq 33 ] && ok "a GET next link: 20 + 13 items over two pages" || not_ok "GET paging gave $n items"
+grep -q '^GET /pc2/search-next?token=next:page2 200' "$HTTP_LOG" && ok "page 2 asked with GET at the link's URL" || not_ok "page 2 request: $(grep pc2 "$HTTP_LOG" | tail -1)"
+n=$(mem-fetch --api "$HTTP_URL/pc2/search" --dry-run --assets red --max-items 25 | wc -l)
+[ "$n" -eq 25 ] && ok "--max-items 25 stops inside page 2" || not_ok "--max-items 25 gave $n"
+
 # errors and retries
 check_exit "HTTP 500 after retries exits 75" 75 mem-fetch --api "$HTTP_URL/fault/500/search" --retries 2 --dry-run
 [ "$(http_count '/fault/500/')" -eq 3 ] && ok "tried 3 times (1 + --retries 2)" || not_ok "500 tries: $(http_count '/fault/500/')"

@@ -53,6 +53,8 @@ count() { mem-fetch demo/catalog.json --dry-run "$@" | cut -f1 | sort -u | wc -l
 [ "$(count --max-cloud 10)" -eq 1 ] && ok "--max-cloud 10 keeps it" || not_ok "--max-cloud 10"
 [ "$(count --collection other,x)" -eq 0 ] && ok "--collection other drops it" || not_ok "--collection other"
 [ "$(count --collection sentinel-2-l2a-demo)" -eq 1 ] && ok "--collection keeps its own" || not_ok "--collection own"
+b=$(mem-fetch demo/catalog.json --dry-run --assets red | cut -f4)
+[ "$b" = "$(stat -c %s demo/sentinel-2-l2a-demo/S2A_32TNR_20240715_0_L2A_DEMO/B04.tif)" ] && ok "--dry-run says how many bytes ($b)" || not_ok "--dry-run bytes: $b"
 [ ! -d dry ] && mem-fetch demo/catalog.json --dry-run --workdir dry > /dev/null && [ ! -d dry/scenes ] \
 	&& ok "--dry-run fetches nothing" || not_ok "--dry-run fetches nothing"
 
@@ -125,7 +127,7 @@ if [ -n "$ES" ] && [ -n "$PC" ]; then
 			if [ "$got" -eq "$want" ]; then ok "$(basename "$src"): --max-cloud $cc keeps $want"; else not_ok "$(basename "$src"): --max-cloud $cc gives $got, want $want"; fi
 		done
 	done
-	got=$(mem-fetch "$ES" --dry-run --assets red,nir,scl | awk -F'\t' '$2=="red"' | grep -c 'B04.tif$' || true)
+	got=$(mem-fetch "$ES" --dry-run --assets red,nir,scl | awk -F'\t' '$2=="red"' | cut -f3 | grep -c 'B04.tif$' || true)
 	if [ "$got" -eq 10 ]; then ok "Earth Search: asset red is the B04 COG in all 10 items"; else not_ok "Earth Search red assets: $got"; fi
 	got=$(mem-fetch "$PC" --dry-run --assets red | cut -f3 | grep -c '_B04_10m.tif' || true)
 	if [ "$got" -eq 33 ]; then ok "Planetary Computer: band red found as B04 in 33 items"; else not_ok "Planetary Computer red: $got"; fi
