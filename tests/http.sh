@@ -7,6 +7,7 @@
 #
 #   POST|GET /X/search         -> WWW/X/search.json            (body logged)
 #   POST|GET /X/search-next    -> WWW/X/search-next.json       (body logged)
+#   POST|GET /X/interpreter    -> WWW/X/interpreter.json       (body logged)
 #   /fault/500/...             -> 500
 #   /fault/429/...             -> 429 with Retry-After: 1
 #   /fault/close/...           -> connection closed without an answer
@@ -43,7 +44,7 @@ http {
 	server {
 		listen 127.0.0.1:$HTTP_PORT;
 		root $www;
-		location ~ ^/(.+)/(search|search-next)\$ {
+		location ~ ^/(.+)/(search|search-next|interpreter)\$ {
 			access_log $HTTP_DIR/run/access.log plain;
 			access_log $HTTP_DIR/run/bodies.log body;
 			proxy_method GET;

@@ -46,6 +46,9 @@ static const char usage[] =
 "                          --bbox and written as GeoPackage, one item a layer\n"
 "      --layers LIST       only these layers\n"
 "      --t-srs EPSG:N      reproject the features\n"
+"      --overpass QUERY    OSM data from an Overpass API query ({{bbox}} is\n"
+"                          replaced by the box), as vector layers\n"
+"      --overpass-url URL  the Overpass API (default overpass-api.de)\n"
 "Filters (applied to search answers again, and to catalogs):\n"
 "      --bbox W,S,E,N      keep items meeting this lon/lat box\n"
 "      --datetime DT       RFC 3339 instant, date (whole day) or interval A/B\n"
@@ -80,6 +83,8 @@ static const struct option longopts[] = {
 	{ "get", no_argument, NULL, OPT_GET },
 	{ "whole", no_argument, NULL, OPT_WHOLE },
 	{ "per-host", required_argument, NULL, OPT_PER_HOST },
+	{ "overpass", required_argument, NULL, OPT_OVERPASS },
+	{ "overpass-url", required_argument, NULL, OPT_OVERPASS_URL },
 	{ "vector", no_argument, NULL, OPT_VECTOR },
 	{ "layers", required_argument, NULL, OPT_LAYERS },
 	{ "t-srs", required_argument, NULL, OPT_T_SRS },
@@ -219,6 +224,7 @@ main(int argc, char **argv)
 	struct mem_fetch_stats stats = { 0, 0, 0 };
 	int opt, depth = 8, i, use_get = 0, vector = 0, t_epsg = 0;
 	char **layers = NULL;
+	const char *overpass = NULL, *overpass_url = "https://overpass-api.de/api/interpreter";
 	const char *api = NULL, *aoi = NULL, *sortby = NULL;
 	json_t *query = NULL, *filter = NULL;
 	long limit = 0;
@@ -291,6 +297,13 @@ main(int argc, char **argv)
 		case OPT_WHOLE:
 			r.o.whole = 1;
 			break;
+		case OPT_OVERPASS:
+			overpass = optarg;
+			vector = 1;
+			break;
+		case OPT_OVERPASS_URL:
+			overpass_url = optarg;
+			break;
 		case OPT_PER_HOST:
 			r.o.per_host = (int)mem_cli_number(&cli, "--per-host", optarg, 1, 256);
 			break;
@@ -350,7 +363,7 @@ main(int argc, char **argv)
 			return MEM_EUSAGE;
 		}
 	}
-	if (optind >= argc && api == NULL)
+	if (optind >= argc && api == NULL && overpass == NULL)
 		mem_cli_usage_error(&cli, "no SOURCE given (or --api URL, --source NAME)");
 	if (optind < argc && api != NULL)
 		mem_cli_usage_error(&cli, "a SOURCE and --api/--source are not used together");
@@ -398,6 +411,20 @@ main(int argc, char **argv)
 		vo.t_epsg = t_epsg;
 		vo.layers = layers;
 		vo.workdir = cli.workdir;
+		if (overpass) {
+			char *osm;
+
+			mem_err_clear(&err);
+			osm = mem_fetch_overpass(overpass_url, overpass, &r.o, &err);
+			if (osm == NULL)
+				mem_cli_error(&cli, &err);
+			else {
+				mem_err_clear(&err);
+				if (mem_vector_fetch(osm, &vo, emit_vector, &cli, &err) < 0)
+					mem_cli_error(&cli, &err);
+				free(osm);
+			}
+		}
 		for (i = optind; i < argc; i++) {
 			mem_err_clear(&err);
 			if (mem_vector_fetch(argv[i], &vo, emit_vector, &cli, &err) < 0)

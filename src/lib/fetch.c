@@ -18,6 +18,7 @@
 
 #include <cpl_conv.h>
 #include <cpl_vsi.h>
+#include <curl/curl.h>
 
 #include "fetch.h"
 #include "files.h"
@@ -678,4 +679,72 @@ mem_fetch_asset_size(const json_t *asset)
 		n = (long long)st.st_size;
 	free(path);
 	return n;
+}
+
+char *
+mem_fetch_overpass(const char *url, const char *query, const struct mem_fetch_opts *o,
+    struct mem_err *err)
+{
+	char *q = mem_xstrdup(query), *p, *enc, *form, *body, *dir, *path, hex[65], *key;
+	size_t len;
+	CURL *c;
+
+	/* {{bbox}} as overpass turbo has it: south,west,north,east */
+	while ((p = strstr(q, "{{bbox}}")) != NULL) {
+		char *n;
+
+		if (!o->has_bbox) {
+			free(q);
+			mem_err_set(err, MEM_EUSAGE, "the Overpass query uses {{bbox}}: give --bbox or --aoi");
+			return NULL;
+		}
+		n = mem_xasprintf("%.*s%.7f,%.7f,%.7f,%.7f%s", (int)(p - q), q, o->bbox[1], o->bbox[0],
+		    o->bbox[3], o->bbox[2], p + 8);
+		free(q);
+		q = n;
+	}
+	key = mem_xasprintf("%s\n%s", url, q);
+	mem_sha256_hex(key, strlen(key), hex);
+	free(key);
+	dir = mem_xasprintf("%s/vectors", o->workdir);
+	path = mem_xasprintf("%s/overpass-%.16s.osm", dir, hex);
+	if (mem_mkdir_p(dir, err) < 0)
+		goto fail;
+	if (mem_path_exists(path)) {
+		/* the same query asked before: its answer is here */
+		free(q);
+		free(dir);
+		return path;
+	}
+	c = curl_easy_init();
+	enc = curl_easy_escape(c, q, 0);
+	form = mem_xasprintf("data=%s", enc);
+	curl_free(enc);
+	curl_easy_cleanup(c);
+	if (mem_http_request(url, form, "application/x-www-form-urlencoded", &o->http, &body, &len,
+	    err) < 0) {
+		free(form);
+		if (err && err->status == MEM_EITEM)
+			err->status = MEM_EUSAGE;	/* the server refused the query */
+		goto fail;
+	}
+	free(form);
+	if (len < 5 || (strncmp(body, "<?xml", 5) != 0 && strncmp(body, "<osm", 4) != 0)) {
+		mem_err_set(err, MEM_EUSAGE, "'%s' did not answer OSM XML (ask for [out:xml])", url);
+		free(body);
+		goto fail;
+	}
+	if (mem_write_file_atomic(path, body, len, err) < 0) {
+		free(body);
+		goto fail;
+	}
+	free(body);
+	free(q);
+	free(dir);
+	return path;
+fail:
+	free(q);
+	free(dir);
+	free(path);
+	return NULL;
 }

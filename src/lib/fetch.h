@@ -70,6 +70,15 @@ json_t *mem_fetch_select(const json_t *item, const struct mem_fetch_opts *o,
  */
 json_t *mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_err *err);
 
+/*
+ * Asks the Overpass API at url for query (Overpass QL; {{bbox}} becomes the
+ * box as south,west,north,east) and keeps the OSM XML answer in
+ * WORKDIR/vectors/overpass-HASH.osm, which a rerun of the same query reuses.
+ * Returns the new path.
+ */
+char *mem_fetch_overpass(const char *url, const char *query, const struct mem_fetch_opts *o,
+    struct mem_err *err);
+
 /* The size of an asset: its file:size, else asked of the server (HEAD) or the file system; -1 unknown. */
 long long mem_fetch_asset_size(const json_t *asset);
 

@@ -94,8 +94,8 @@ safe_url(const char *url, char *out, size_t n)
 
 /* One try.  Returns 0, or -1 with *retry set when trying again may help. */
 static int
-try_once(const char *url, const char *post, const struct mem_http_opts *o, struct sink *s,
-    int *retry, long *retry_after, struct mem_err *err)
+try_once(const char *url, const char *post, const char *ctype, const struct mem_http_opts *o,
+    struct sink *s, int *retry, long *retry_after, struct mem_err *err)
 {
 	char ebuf[CURL_ERROR_SIZE] = "", shown[1024];
 	CURL *c = handle();
@@ -122,8 +122,12 @@ try_once(const char *url, const char *post, const struct mem_http_opts *o, struc
 	if (o && o->cafile)
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->cafile);
 	if (post) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
-		hdr = curl_slist_append(hdr, "Accept: application/geo+json, application/json");
+		char h[128];
+
+		snprintf(h, sizeof h, "Content-Type: %s", ctype ? ctype : "application/json");
+		hdr = curl_slist_append(hdr, h);
+		if (ctype == NULL)
+			hdr = curl_slist_append(hdr, "Accept: application/geo+json, application/json");
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
@@ -170,8 +174,8 @@ backoff(int attempt, long retry_after)
 }
 
 static int
-transfer(const char *url, const char *post, const struct mem_http_opts *o, struct sink *s,
-    const char *tmp, struct mem_err *err)
+transfer(const char *url, const char *post, const char *ctype, const struct mem_http_opts *o,
+    struct sink *s, const char *tmp, struct mem_err *err)
 {
 	int tries = (o && o->retries >= 0) ? o->retries : 3, attempt;
 
@@ -186,7 +190,7 @@ transfer(const char *url, const char *post, const struct mem_http_opts *o, struc
 				    strerror(errno));
 		} else
 			s->len = 0;
-		if (try_once(url, post, o, s, &retry, &ra, err) == 0) {
+		if (try_once(url, post, ctype, o, s, &retry, &ra, err) == 0) {
 			if (tmp && fclose(s->fp) != 0) {
 				s->fp = NULL;
 				return mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", tmp,
@@ -223,10 +227,17 @@ int
 mem_http_post(const char *url, const char *post, const struct mem_http_opts *o, char **body,
     size_t *len, struct mem_err *err)
 {
+	return mem_http_request(url, post, NULL, o, body, len, err);
+}
+
+int
+mem_http_request(const char *url, const char *post, const char *ctype,
+    const struct mem_http_opts *o, char **body, size_t *len, struct mem_err *err)
+{
 	struct sink s = { 0 };
 
 	*body = NULL;
-	if (transfer(url, post, o, &s, NULL, err) < 0) {
+	if (transfer(url, post, ctype, o, &s, NULL, err) < 0) {
 		free(s.buf);
 		return -1;
 	}
@@ -246,7 +257,7 @@ mem_http_download(const char *url, const char *dest, const struct mem_http_opts 
 	char *tmp = mem_tmp_name(dest);
 	int rc;
 
-	rc = transfer(url, NULL, o, &s, tmp, err);
+	rc = transfer(url, NULL, NULL, o, &s, tmp, err);
 	if (rc == 0)
 		rc = mem_commit_file(tmp, dest, err);
 	else

@@ -35,6 +35,10 @@ int mem_http_get(const char *url, const struct mem_http_opts *o, char **body, si
 int mem_http_post(const char *url, const char *post, const struct mem_http_opts *o, char **body,
     size_t *len, struct mem_err *err);
 
+/* POSTs post with Content-Type ctype (JSON when NULL); a GET when post is NULL. */
+int mem_http_request(const char *url, const char *post, const char *ctype,
+    const struct mem_http_opts *o, char **body, size_t *len, struct mem_err *err);
+
 /* GETs url into the file dest atomically (dest never holds a partial body). */
 int mem_http_download(const char *url, const char *dest, const struct mem_http_opts *o,
     struct mem_err *err);

@@ -131,6 +131,34 @@ grep -q '^GET /pc2/search-next?token=next:page2 200' "$HTTP_LOG" && ok "page 2 a
 n=$(mem-fetch --api "$HTTP_URL/pc2/search" --dry-run --assets red --max-items 25 | wc -l)
 [ "$n" -eq 25 ] && ok "--max-items 25 stops inside page 2" || not_ok "--max-items 25 gave $n"
 
+# OSM from an Overpass API query (the answer made here: a school inside the
+# box, a road crossing its edge, a shop outside)
+mkdir -p www/overpass
+cat > www/overpass/interpreter.json <<'OSM'
+<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="memories test">
+  <node id="1" lat="47.12" lon="9.52"><tag k="amenity" v="school"/><tag k="name" v="Schule"/></node>
+  <node id="2" lat="47.20" lon="9.60"><tag k="shop" v="bakery"/></node>
+  <node id="3" lat="47.12" lon="9.51"/>
+  <node id="4" lat="47.12" lon="9.53"/>
+  <node id="5" lat="47.12" lon="9.58"/>
+  <way id="10"><nd ref="3"/><nd ref="4"/><nd ref="5"/><tag k="highway" v="residential"/><tag k="name" v="Strasse"/></way>
+</osm>
+OSM
+: > "$HTTP_LOG"
+check "an Overpass query as vector layers" sh -c "mem-fetch --overpass '[out:xml];nwr({{bbox}});out;' --overpass-url '$HTTP_URL/overpass/interpreter' --bbox 9.50,47.10,9.55,47.15 --workdir ov > ov.json"
+b=$(grep ' /overpass/interpreter ' "$HTTP_BODIES" | tail -1)
+case $b in *"data=%5Bout%3Axml%5D%3Bnwr%2847.1000000%2C9.5000000%2C47.1500000%2C9.5500000%29%3Bout%3B"*) ok "the query is POSTed as data=, {{bbox}} as south,west,north,east" ;; *) not_ok "Overpass body: $b" ;; esac
+pts=$(grep '"mem:layer":"points"' ov.json | /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['properties']['mem:feature_count'])")
+lns=$(grep '"mem:layer":"lines"' ov.json | /usr/bin/python3 -c "import json,sys; d=json.loads(sys.stdin.readline()); print(d['properties']['mem:feature_count'], d['bbox'][2])")
+[ "$pts" = 1 ] && ok "the school inside is kept, the shop outside dropped" || not_ok "points: $pts"
+case $lns in "1 9.55"*) ok "the road crossing the edge is cut at 9.55 E, not dropped" ;; *) not_ok "lines: $lns" ;; esac
+: > "$HTTP_LOG"
+mem-fetch --overpass '[out:xml];nwr({{bbox}});out;' --overpass-url "$HTTP_URL/overpass/interpreter" --bbox 9.50,47.10,9.55,47.15 --workdir ov > ov2.json
+[ "$(http_count '/overpass/')" -eq 0 ] && cmp -s ov.json ov2.json && ok "the same query again asks nothing and emits the same items" || not_ok "a rerun asked the server again or changed"
+check_exit "{{bbox}} without a box exits 2" 2 mem-fetch --overpass 'nwr({{bbox}});out;' --overpass-url "$HTTP_URL/overpass/interpreter"
+check_exit "an answer that is not OSM XML exits 2" 2 mem-fetch --overpass 'x' --overpass-url "$HTTP_URL/es/search" --workdir ov3
+
 # errors and retries
 check_exit "HTTP 500 after retries exits 75" 75 mem-fetch --api "$HTTP_URL/fault/500/search" --retries 2 --dry-run
 [ "$(http_count '/fault/500/')" -eq 3 ] && ok "tried 3 times (1 + --retries 2)" || not_ok "500 tries: $(http_count '/fault/500/')"
