@@ -30,7 +30,8 @@ static const char usage[] =
 "STAC API search:\n"
 "      --api URL           search the STAC API at URL (its root or /search)\n"
 "      --source NAME       a named API: earth-search, planetary-computer\n"
-"                          (whose asset hrefs are signed for download)\n"
+"                          (whose asset hrefs are signed for download);\n"
+"                          its collection sentinel-2-l2a unless --collection\n"
 "      --aoi FILE          search items meeting the geometry in FILE (GeoJSON,\n"
 "                          GeoPackage, Shapefile; any CRS)\n"
 "      --limit N           items per page asked of the server\n"
@@ -224,7 +225,7 @@ main(int argc, char **argv)
 	struct mem_fetch_stats stats = { 0, 0, 0 };
 	int opt, depth = 8, i, use_get = 0, vector = 0, t_epsg = 0;
 	char **layers = NULL;
-	const char *overpass = NULL, *overpass_url = "https://overpass-api.de/api/interpreter";
+	const char *source = NULL, *overpass = NULL, *overpass_url = "https://overpass-api.de/api/interpreter";
 	const char *api = NULL, *aoi = NULL, *sortby = NULL;
 	json_t *query = NULL, *filter = NULL;
 	long limit = 0;
@@ -249,6 +250,7 @@ main(int argc, char **argv)
 			api = optarg;
 			break;
 		case OPT_SOURCE:
+			source = optarg;
 			api = mem_search_named_url(optarg);
 			if (api == NULL)
 				mem_cli_usage_error(&cli,
@@ -434,6 +436,10 @@ main(int argc, char **argv)
 	}
 	if (api) {
 		struct mem_search_opts so;
+
+		/* a named source without --collection searches its usual one */
+		if (source && r.o.collections == NULL)
+			r.o.collections = mem_cli_list(NULL, mem_search_named_collection(source));
 
 		memset(&so, 0, sizeof so);
 		so.url = api;

@@ -21,11 +21,12 @@
 #include "search.h"
 
 static const struct {
-	const char *name, *url;
+	const char *name, *url, *collection;
 } named[] = {
-	{ "earth-search", "https://earth-search.aws.element84.com/v1" },
-	{ "planetary-computer", "https://planetarycomputer.microsoft.com/api/stac/v1" },
-	{ NULL, NULL }
+	{ "earth-search", "https://earth-search.aws.element84.com/v1", "sentinel-2-l2a" },
+	{ "planetary-computer", "https://planetarycomputer.microsoft.com/api/stac/v1",
+	    "sentinel-2-l2a" },
+	{ NULL, NULL, NULL }
 };
 
 const char *
@@ -34,6 +35,15 @@ mem_search_named_url(const char *name)
 	for (int i = 0; named[i].name; i++)
 		if (strcmp(named[i].name, name) == 0)
 			return named[i].url;
+	return NULL;
+}
+
+const char *
+mem_search_named_collection(const char *name)
+{
+	for (int i = 0; named[i].name; i++)
+		if (strcmp(named[i].name, name) == 0)
+			return named[i].collection;
 	return NULL;
 }
 

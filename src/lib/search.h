@@ -21,6 +21,8 @@ struct mem_search_opts {
 
 /* URLs of the named sources, or NULL for an unknown name. */
 const char *mem_search_named_url(const char *name);
+/* The collection a named source searches when none is given (sentinel-2-l2a). */
+const char *mem_search_named_collection(const char *name);
 
 /*
  * Finds the search endpoint of an API: a URL ending in /search is taken as

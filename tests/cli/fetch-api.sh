@@ -34,7 +34,6 @@ open("www/pc/search.json", "w").write(s)
 json.dump({"msft:expiry": "2099-01-01T00:00:00Z", "token": "st=2019-01-01&se=2099-01-01&sig=TESTSIG"},
           open("www/pc-sas/sentinel-2-l2a", "w"))
 PY
-cp www/es/index.json www/es/index.html 2>/dev/null || true
 
 # Earth Search: POST /search, page 2 through the POST next link with its token
 got=$(mem-fetch --api "$HTTP_URL/es/search" --collection sentinel-2-l2a,landsat-c2-l2 \

@@ -34,7 +34,7 @@ if gdalinfo "$out" | grep -q 'NoData Value=nan'; then ok "GDAL reads nodata = Na
 if gdalinfo "$out" | grep -q 'Type=Float32'; then ok "float32 output"; else not_ok "not float32"; fi
 if gdalinfo "$out" | grep -q 'COMPRESSION=ZSTD'; then ok "ZSTD by default"; else not_ok "not ZSTD"; fi
 link=$(json_get res.json "[l['href'] for l in d['links'] if l['rel'] == 'derived_from'][0]")
-if [ "$link" = "S2A_32TNR_20240715_0_L2A_DEMO" ] || [ -n "$link" ]; then ok "derived_from link to the scene"; else not_ok "no derived_from link"; fi
+if [ "$link" = "S2A_32TNR_20240715_0_L2A_DEMO" ]; then ok "derived_from link to the scene"; else not_ok "derived_from link: $link"; fi
 ext=$(json_get res.json "d['properties']['mem:stage'] + ' ' + d['collection'] + ' ' + d['properties']['datetime']")
 if [ "$ext" = "infer ndvi 2024-07-15T10:20:31.024000Z" ]; then ok "result item: stage, collection, datetime"; else not_ok "result item fields: $ext"; fi
 
