@@ -511,7 +511,7 @@ mem_fetch_item(const json_t *item, const struct mem_fetch_opts *o, struct mem_er
 		free(dir);
 		return NULL;
 	}
-	if (mem_mkdir_p(dir, err) < 0)
+	if (mem_workdir(dir, err) < 0)
 		goto fail;
 	out = json_deep_copy(item);
 	assets = json_object_get(out, "assets");

@@ -6,8 +6,10 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -60,16 +62,74 @@ mem_mkdir_p(const char *dir, struct mem_err *err)
 	return 0;
 }
 
+static const char *
+host_name(void)
+{
+	static char host[256];
+
+	if (host[0] == '\0' && gethostname(host, sizeof host - 1) < 0)
+		strcpy(host, "localhost");
+	return host;
+}
+
 char *
 mem_tmp_name(const char *path)
 {
 	static atomic_ulong counter;
 	char *dir = mem_path_dirname(path);
-	char *t = mem_xasprintf("%s/.%s.tmp-%ld-%lu", dir, mem_path_basename(path), (long)getpid(),
-	    (unsigned long)atomic_fetch_add(&counter, 1));
+	/* pid, counter and host: unique on a shared filesystem, and sweepable */
+	char *t = mem_xasprintf("%s/.%s.tmp-%ld-%lu-%s", dir, mem_path_basename(path),
+	    (long)getpid(), (unsigned long)atomic_fetch_add(&counter, 1), host_name());
 
 	free(dir);
 	return t;
+}
+
+int
+mem_sweep_tmp(const char *dir)
+{
+	const char *host = host_name();
+	size_t hl = strlen(host);
+	struct dirent *e;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		const char *t = e->d_name[0] == '.' ? strstr(e->d_name, ".tmp-") : NULL;
+		char *end, *p;
+		long pid;
+
+		if (t == NULL)
+			continue;
+		pid = strtol(t + 5, &end, 10);
+		if (end == t + 5 || *end != '-')
+			continue;
+		strtoul(end + 1, &p, 10);
+		if (p == end + 1 || *p != '-' || strncmp(p + 1, host, hl) != 0 ||
+		    (p[1 + hl] != '\0' && p[1 + hl] != '-'))
+			continue;	/* another host's, or not ours */
+		/* left by a process of this host that is gone (killed): never whole */
+		if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			char *f = mem_path_join(dir, e->d_name);
+
+			if (unlink(f) == 0)
+				n++;
+			free(f);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int
+mem_workdir(const char *dir, struct mem_err *err)
+{
+	if (mem_mkdir_p(dir, err) < 0)
+		return -1;
+	mem_sweep_tmp(dir);
+	return 0;
 }
 
 static void

@@ -16,8 +16,18 @@
 /* Creates dir and its parents (like mkdir -p). */
 int mem_mkdir_p(const char *dir, struct mem_err *err);
 
-/* Returns a new temporary name beside path: "DIR/.NAME.tmp-PID-N". */
+/* Returns a new temporary name beside path: "DIR/.NAME.tmp-PID-N-HOST". */
 char *mem_tmp_name(const char *path);
+
+/*
+ * Removes from dir the temporary files of processes of this host that are
+ * gone (a run killed with SIGKILL leaves them); returns how many.  Files of
+ * other hosts on a shared filesystem are left alone.
+ */
+int mem_sweep_tmp(const char *dir);
+
+/* mem_mkdir_p, then mem_sweep_tmp: a directory a stage is about to write in. */
+int mem_workdir(const char *dir, struct mem_err *err);
 
 /* Fsyncs tmp, renames it to path and fsyncs the directory; unlinks tmp on failure. */
 int mem_commit_file(const char *tmp, const char *path, struct mem_err *err);

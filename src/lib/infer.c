@@ -389,7 +389,7 @@ mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_er
 
 	free(sid);
 	json_decref(params);
-	if (mem_mkdir_p(dir, err) < 0)
+	if (mem_workdir(dir, err) < 0)
 		goto fail;
 	out = mem_item_derive(item, id, "infer");
 	json_object_set_new(out, "collection", json_string(o->stages[0]));

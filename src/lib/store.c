@@ -133,7 +133,7 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 		}
 		/* an unreadable item file is rewritten below */
 	}
-	if (mem_mkdir_p(dir, err) < 0)
+	if (mem_workdir(dir, err) < 0)
 		goto done;
 	stored = json_deep_copy(item);
 	json_object_set_new(stored, "collection", json_string(coll));
@@ -291,6 +291,7 @@ write_collection(const struct mem_store_opts *o, const char *name, int *count,
 	int rc;
 
 	*count = 0;
+	mem_sweep_tmp(cdir);
 	for (i = 0; i < n; i++) {
 		char *f = mem_xasprintf("%s/%s/%s.json", cdir, items[i], items[i]);
 		json_t *it = json_load_file(f, 0, NULL);
@@ -366,7 +367,7 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 	json_t *cat = json_object(), *links = json_array();
 	int rc = 0;
 
-	if (mem_mkdir_p(o->outdir, err) < 0)
+	if (mem_workdir(o->outdir, err) < 0)
 		return -1;
 	n = subdirs(o->outdir, &colls);
 	json_array_append_new(links, mklink("root", "./catalog.json", "application/json", NULL));

@@ -265,7 +265,7 @@ make_cell(struct mem_tiler *t, const struct mem_grid *g, long x, long y, json_t 
 	id = mem_item_derive_id(stem, "mem-tile", params);
 	json_decref(params);
 	dir = mem_xasprintf("%s/tiles/%s", t->o.workdir, id);
-	if (mem_mkdir_p(dir, err) < 0)
+	if (mem_workdir(dir, err) < 0)
 		goto out;
 
 	tile = mem_item_derive(first, id, "tile");

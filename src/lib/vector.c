@@ -339,7 +339,7 @@ mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_em
 	{
 		char *dir = mem_xasprintf("%s/vectors", o->workdir);
 
-		if (mem_mkdir_p(dir, err) < 0) {
+		if (mem_workdir(dir, err) < 0) {
 			free(dir);
 			GDALClose(ds);
 			return -1;

@@ -46,7 +46,7 @@ fi
 diffs=0
 for f in $(cd ref && find . -name '*.tif'); do cmp -s "ref/$f" "killed/$f" || diffs=$((diffs + 1)); done
 [ "$diffs" -eq 0 ] && ok "and the same bytes in every COG" || not_ok "$diffs COGs differ after resume"
-left=$(find killed w4 -name '.*tmp*' | wc -l)
-[ "$left" -eq 0 ] || diag "$left temporary files of the killed run remain, under hidden temporary names"
+left=$(find killed w4 -name '.*.tmp-*' | wc -l)
+[ "$left" -eq 0 ] && ok "the rerun swept the killed run's temporary files" || not_ok "$left temporary files of the killed run remain"
 
 done_testing
