@@ -178,53 +178,92 @@ mem_raster_proj_fields(GDALDatasetH ds, json_t *obj)
 	json_object_set_new(obj, "proj:shape", t);
 }
 
+/*
+ * Transforms the box in[] from one CRS to another, sampling 21 points along
+ * each edge: straight edges bow across a projection change (a UTM tile in
+ * lon/lat, a lon/lat box in UTM).  Returns 0, or -1 when no point transforms.
+ */
+int
+mem_raster_box_transform(OGRSpatialReferenceH from, OGRSpatialReferenceH to, const double in[4],
+    double out[4])
+{
+	OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(from, to);
+	double x[84], y[84];
+	int ok[84], n = 0, i;
+
+	if (ct == NULL)
+		return -1;
+	for (i = 0; i <= 20; i++) {
+		double f = i / 20.0, xs = in[0] + f * (in[2] - in[0]), ys = in[1] + f * (in[3] - in[1]);
+
+		x[n] = xs; y[n++] = in[1];
+		x[n] = xs; y[n++] = in[3];
+		x[n] = in[0]; y[n++] = ys;
+		x[n] = in[2]; y[n++] = ys;
+	}
+	out[0] = out[1] = INFINITY;
+	out[2] = out[3] = -INFINITY;
+	if (OCTTransformEx(ct, n, x, y, NULL, ok))
+		for (i = 0; i < n; i++) {
+			if (!ok[i])
+				continue;
+			out[0] = fmin(out[0], x[i]);
+			out[1] = fmin(out[1], y[i]);
+			out[2] = fmax(out[2], x[i]);
+			out[3] = fmax(out[3], y[i]);
+		}
+	OCTDestroyCoordinateTransformation(ct);
+	return out[0] <= out[2] ? 0 : -1;
+}
+
+OGRSpatialReferenceH
+mem_raster_srs_epsg(int epsg)
+{
+	OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+
+	OSRImportFromEPSG(s, epsg);
+	OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
+	return s;
+}
+
+/* The extent of ds in its own CRS (north-up or not: the corners' box). */
+static int
+extent(GDALDatasetH ds, double b[4])
+{
+	double gt[6], w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+	double px[4] = { 0, w, 0, w }, py[4] = { 0, 0, h, h };
+
+	if (GDALGetGeoTransform(ds, gt) != CE_None)
+		return -1;
+	b[0] = b[1] = INFINITY;
+	b[2] = b[3] = -INFINITY;
+	for (int k = 0; k < 4; k++) {
+		double x = gt[0] + px[k] * gt[1] + py[k] * gt[2], y = gt[3] + px[k] * gt[4] + py[k] * gt[5];
+
+		b[0] = fmin(b[0], x);
+		b[1] = fmin(b[1], y);
+		b[2] = fmax(b[2], x);
+		b[3] = fmax(b[3], y);
+	}
+	return 0;
+}
+
 int
 mem_raster_lonlat_bbox(GDALDatasetH ds, double bbox[4], struct mem_err *err)
 {
-	OGRSpatialReferenceH src = GDALGetSpatialRef(ds), dst;
-	OGRCoordinateTransformationH ct;
-	double gt[6], x[84], y[84];
-	int ok[84], i, n = 0, w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+	OGRSpatialReferenceH src = GDALGetSpatialRef(ds), wgs;
+	double b[4];
+	int rc;
 
-	if (src == NULL || GDALGetGeoTransform(ds, gt) != CE_None)
+	if (src == NULL || extent(ds, b) < 0)
 		return mem_err_set(err, MEM_EITEM, "raster '%s' is not georeferenced",
 		    GDALGetDescription(ds));
-	/* 21 points along each edge: a UTM tile's edges bow in lon/lat */
-	for (i = 0; i <= 20; i++) {
-		double f = i / 20.0;
-		double px[4] = { f * w, f * w, 0, w }, py[4] = { 0, h, f * h, f * h };
-		int k;
-
-		for (k = 0; k < 4; k++, n++) {
-			x[n] = gt[0] + px[k] * gt[1] + py[k] * gt[2];
-			y[n] = gt[3] + px[k] * gt[4] + py[k] * gt[5];
-		}
-	}
-	dst = OSRNewSpatialReference(NULL);
-	OSRImportFromEPSG(dst, 4326);
-	OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER);
-	ct = OCTNewCoordinateTransformation(src, dst);
-	if (ct == NULL) {
-		OSRDestroySpatialReference(dst);
+	wgs = mem_raster_srs_epsg(4326);
+	rc = mem_raster_box_transform(src, wgs, b, bbox);
+	OSRDestroySpatialReference(wgs);
+	if (rc < 0)
 		return mem_err_set(err, MEM_EITEM, "cannot transform '%s' to lon/lat: %s",
 		    GDALGetDescription(ds), gdal_msg());
-	}
-	OCTTransformEx(ct, n, x, y, NULL, ok);
-	bbox[0] = bbox[1] = INFINITY;
-	bbox[2] = bbox[3] = -INFINITY;
-	for (i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
-		if (x[i] < bbox[0]) bbox[0] = x[i];
-		if (y[i] < bbox[1]) bbox[1] = y[i];
-		if (x[i] > bbox[2]) bbox[2] = x[i];
-		if (y[i] > bbox[3]) bbox[3] = y[i];
-	}
-	OCTDestroyCoordinateTransformation(ct);
-	OSRDestroySpatialReference(dst);
-	if (!(bbox[0] <= bbox[2]))
-		return mem_err_set(err, MEM_EITEM, "cannot transform '%s' to lon/lat",
-		    GDALGetDescription(ds));
 	return 0;
 }
 
@@ -400,48 +439,28 @@ int
 mem_raster_window(GDALDatasetH ds, const double ll[4], int win[4], struct mem_err *err)
 {
 	OGRSpatialReferenceH src = GDALGetSpatialRef(ds), wgs;
-	OGRCoordinateTransformationH ct;
-	double gt[6], inv[6], x[84], y[84], px0 = INFINITY, py0 = INFINITY, px1 = -INFINITY,
+	double gt[6], inv[6], b[4], px0 = INFINITY, py0 = INFINITY, px1 = -INFINITY,
 	    py1 = -INFINITY;
-	int ok[84], n = 0, i, w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
+	int i, rc, w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
 
 	if (src == NULL || GDALGetGeoTransform(ds, gt) != CE_None || !GDALInvGeoTransform(gt, inv))
 		return mem_err_set(err, MEM_EITEM, "raster '%s' is not georeferenced",
 		    GDALGetDescription(ds));
-	/* the box's edges, sampled: a lon/lat box is curved in UTM */
-	for (i = 0; i <= 20; i++) {
-		double f = i / 20.0, xs = ll[0] + f * (ll[2] - ll[0]), ys = ll[1] + f * (ll[3] - ll[1]);
-
-		x[n] = xs; y[n++] = ll[1];
-		x[n] = xs; y[n++] = ll[3];
-		x[n] = ll[0]; y[n++] = ys;
-		x[n] = ll[2]; y[n++] = ys;
-	}
-	wgs = OSRNewSpatialReference(NULL);
-	OSRImportFromEPSG(wgs, 4326);
-	OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
-	ct = OCTNewCoordinateTransformation(wgs, src);
+	wgs = mem_raster_srs_epsg(4326);
+	rc = mem_raster_box_transform(wgs, src, ll, b);
 	OSRDestroySpatialReference(wgs);
-	if (ct == NULL)
+	if (rc < 0)
 		return mem_err_set(err, MEM_EITEM, "cannot transform lon/lat to the CRS of '%s'",
 		    GDALGetDescription(ds));
-	OCTTransformEx(ct, n, x, y, NULL, ok);
-	OCTDestroyCoordinateTransformation(ct);
-	for (i = 0; i < n; i++) {
-		double px, py;
+	for (i = 0; i < 4; i++) {
+		double x = b[i & 1 ? 2 : 0], y = b[i & 2 ? 3 : 1];
+		double px = inv[0] + x * inv[1] + y * inv[2], py = inv[3] + x * inv[4] + y * inv[5];
 
-		if (!ok[i])
-			continue;
-		px = inv[0] + x[i] * inv[1] + y[i] * inv[2];
-		py = inv[3] + x[i] * inv[4] + y[i] * inv[5];
 		px0 = fmin(px0, px);
 		py0 = fmin(py0, py);
 		px1 = fmax(px1, px);
 		py1 = fmax(py1, py);
 	}
-	if (!(px0 <= px1))
-		return mem_err_set(err, MEM_EITEM, "cannot transform lon/lat to the CRS of '%s'",
-		    GDALGetDescription(ds));
 	/* whole pixels covering the box, cut to the raster */
 	px0 = fmax(floor(px0), 0);
 	py0 = fmax(floor(py0), 0);

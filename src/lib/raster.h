@@ -10,6 +10,7 @@
 
 #include <gdal.h>
 #include <jansson.h>
+#include <ogr_srs_api.h>
 
 #include "grid.h"
 #include "memories.h"
@@ -33,6 +34,11 @@ GDALDatasetH mem_raster_open(const char *href, struct mem_err *err);
  * asset or an item's properties) from ds.
  */
 void mem_raster_proj_fields(GDALDatasetH ds, json_t *obj);
+/* A new spatial reference for an EPSG code, x = easting or longitude; free with OSRDestroySpatialReference. */
+OGRSpatialReferenceH mem_raster_srs_epsg(int epsg);
+/* Transforms a box between CRSs, sampling its edges (they bow); returns 0 or -1. */
+int mem_raster_box_transform(OGRSpatialReferenceH from, OGRSpatialReferenceH to, const double in[4],
+    double out[4]);
 /* The lon/lat bbox of ds (corners and edge points transformed). */
 int mem_raster_lonlat_bbox(GDALDatasetH ds, double bbox[4], struct mem_err *err);
 /* The EPSG code of ds's CRS, or 0. */

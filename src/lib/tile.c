@@ -132,44 +132,17 @@ scene_epsg(const json_t *scene, const struct mem_grid *g)
 	return 0;
 }
 
-/* Transforms a lon/lat box into EPSG epsg (edges sampled), into out. */
+/* Transforms a lon/lat box into EPSG epsg (or back, with inverse), edges sampled. */
 static int
 lonlat_to(int epsg, const double ll[4], double out[4], int inverse)
 {
-	OGRSpatialReferenceH a = OSRNewSpatialReference(NULL), b = OSRNewSpatialReference(NULL);
-	OGRCoordinateTransformationH ct;
-	double x[84], y[84];
-	int ok[84], n = 0, i;
+	OGRSpatialReferenceH a = mem_raster_srs_epsg(4326), b = mem_raster_srs_epsg(epsg);
+	int rc = inverse ? mem_raster_box_transform(b, a, ll, out) :
+	    mem_raster_box_transform(a, b, ll, out);
 
-	OSRImportFromEPSG(a, 4326);
-	OSRSetAxisMappingStrategy(a, OAMS_TRADITIONAL_GIS_ORDER);
-	OSRImportFromEPSG(b, epsg);
-	OSRSetAxisMappingStrategy(b, OAMS_TRADITIONAL_GIS_ORDER);
-	ct = inverse ? OCTNewCoordinateTransformation(b, a) : OCTNewCoordinateTransformation(a, b);
-	for (i = 0; i <= 20; i++) {
-		double f = i / 20.0, xs = ll[0] + f * (ll[2] - ll[0]), ys = ll[1] + f * (ll[3] - ll[1]);
-
-		x[n] = xs; y[n++] = ll[1];
-		x[n] = xs; y[n++] = ll[3];
-		x[n] = ll[0]; y[n++] = ys;
-		x[n] = ll[2]; y[n++] = ys;
-	}
-	out[0] = out[1] = INFINITY;
-	out[2] = out[3] = -INFINITY;
-	if (ct && OCTTransformEx(ct, n, x, y, NULL, ok))
-		for (i = 0; i < n; i++) {
-			if (!ok[i])
-				continue;
-			if (x[i] < out[0]) out[0] = x[i];
-			if (y[i] < out[1]) out[1] = y[i];
-			if (x[i] > out[2]) out[2] = x[i];
-			if (y[i] > out[3]) out[3] = y[i];
-		}
-	if (ct)
-		OCTDestroyCoordinateTransformation(ct);
 	OSRDestroySpatialReference(a);
 	OSRDestroySpatialReference(b);
-	return out[0] <= out[2] ? 0 : -1;
+	return rc;
 }
 
 /* The finest pixel size among the scene's assets (for utm without RES). */
