@@ -36,6 +36,8 @@ static const struct option longopts[] = {
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "bands", required_argument, NULL, OPT_BANDS },
 	{ "resampling", required_argument, NULL, 'r' },
+	{ "shard", required_argument, NULL, OPT_SHARD },
+	{ "list-cells", no_argument, NULL, OPT_LIST_CELLS },
 	MEM_CLI_COMMON_OPTIONS
 };
 
@@ -116,6 +118,20 @@ main(int argc, char **argv)
 		case OPT_BANDS:
 			o.bands = mem_cli_list(o.bands, optarg);
 			break;
+		case OPT_SHARD: {
+			char *end;
+			long i = strtol(optarg, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+
+			if (*end || n < 1 || i < 0 || i >= n)
+				mem_cli_usage_error(&cli, "invalid --shard '%s': expected I/N with 0 <= I < N",
+				    optarg);
+			o.shard = (int)i;
+			o.nshards = (int)n;
+			break;
+		}
+		case OPT_LIST_CELLS:
+			o.list_cells = 1;
+			break;
 		case 'r':
 			if (!known_resampling(optarg))
 				mem_cli_usage_error(&cli, "unknown resampling '%s'", optarg);
@@ -131,6 +147,30 @@ main(int argc, char **argv)
 	o.grid_spec = grid;
 	o.workdir = cli.workdir;
 	mem_raster_init();
+	if (o.list_cells) {
+		const char *name;
+		json_t *v;
+
+		o.cells = json_object();
+		mem_err_clear(&err);
+		/* a box and no manifest: the cells of the box, no input read */
+		if (optind >= argc && o.has_bbox) {
+			if (mem_tile_list_box(&o, o.cells, &err) < 0)
+				mem_cli_error(&cli, &err);
+		} else {
+			t = mem_tiler_new(&o, emit, fail, &cli);
+			mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, t);
+			if (mem_tiler_flush(t, &err) < 0)
+				mem_cli_error(&cli, &err);
+			mem_tiler_free(t);
+		}
+		json_object_foreach(o.cells, name, v)
+			printf("%s\n", name);
+		json_decref(o.cells);
+		mem_cli_list_free(o.bands);
+		mem_raster_done();
+		return mem_cli_exit(&cli);
+	}
 	mem_raster_set_threads(cli.jobs);
 	t = mem_tiler_new(&o, emit, fail, &cli);
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, t);

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +19,7 @@
 #include "files.h"
 #include "item.h"
 #include "raster.h"
+#include "sha256.h"
 #include "tile.h"
 
 struct mem_tiler {
@@ -450,7 +452,17 @@ mem_tiler_flush(struct mem_tiler *t, struct mem_err *err)
 	for (y = gy0; y <= gy1 && rc == 0; y++)
 		for (x = gx0; x <= gx1 && rc == 0; x++) {
 			struct mem_err cerr;
+			char name[128];
 
+			mem_grid_cell_name(&g, x, y, name, sizeof name);
+			if (!mem_tile_in_shard(name, t->o.shard, t->o.nshards))
+				continue;
+			if (t->o.list_cells) {
+				/* cells only, once each over all dates */
+				if (t->o.cells)
+					json_object_set_new(t->o.cells, name, json_true());
+				continue;
+			}
 			mem_err_clear(&cerr);
 			if (make_cell(t, &g, x, y, keys, &cerr) < 0) {
 				if (cerr.status == MEM_OK) {
@@ -485,5 +497,53 @@ mem_tiler_add(struct mem_tiler *t, const json_t *scene, struct mem_err *err)
 	memcpy(t->date, date, sizeof date);
 	t->epsg = epsg;
 	json_array_append_new(t->group, json_deep_copy(scene));
+	return 0;
+}
+
+int
+mem_tile_in_shard(const char *cell, int shard, int nshards)
+{
+	unsigned char dig[32];
+	struct mem_sha256 h;
+	uint64_t v = 0;
+
+	if (nshards <= 1)
+		return 1;
+	mem_sha256_init(&h);
+	mem_sha256_update(&h, cell, strlen(cell));
+	mem_sha256_final(&h, dig);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | dig[i];
+	return (int)(v % (uint64_t)nshards) == shard;
+}
+
+int
+mem_tile_list_box(const struct mem_tile_opts *o, json_t *cells, struct mem_err *err)
+{
+	struct mem_grid g = o->grid;
+	double ll[4], pb[4];
+	long x0, y0, x1, y1, x, y;
+
+	memcpy(ll, o->bbox, sizeof ll);
+	if (g.kind == MEM_GRID_WEBMERCATOR) {
+		ll[1] = fmax(ll[1], -85.0511287798066);
+		ll[3] = fmin(ll[3], 85.0511287798066);
+	} else {
+		if (g.epsg == 0)
+			g.epsg = mem_grid_utm_epsg((ll[0] + ll[2]) / 2, (ll[1] + ll[3]) / 2);
+		if (g.res == 0)
+			return mem_err_set(err, MEM_EUSAGE,
+			    "a UTM grid listed from --bbox alone needs its resolution (utm:RES)");
+	}
+	if (lonlat_to(g.epsg, ll, pb, 0) < 0 || mem_grid_tile_range(&g, pb, &x0, &y0, &x1, &y1) < 0)
+		return 0;
+	for (y = y0; y <= y1; y++)
+		for (x = x0; x <= x1; x++) {
+			char name[128];
+
+			mem_grid_cell_name(&g, x, y, name, sizeof name);
+			if (mem_tile_in_shard(name, o->shard, o->nshards))
+				json_object_set_new(cells, name, json_true());
+		}
 	return 0;
 }

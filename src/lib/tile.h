@@ -22,7 +22,16 @@ struct mem_tile_opts {
 	char **bands;		/* NULL-terminated asset keys or band names, or NULL for all rasters */
 	const char *resample;	/* gdalwarp -r name */
 	const char *workdir;
+	int shard, nshards;	/* this run makes the cells of shard I of N (N <= 1: all) */
+	int list_cells;		/* only name the cells, into cells (an object used as a set) */
+	json_t *cells;
 };
+
+/* 1 when the cell belongs to shard I of N: a stable hash of its name. */
+int mem_tile_in_shard(const char *cell, int shard, int nshards);
+
+/* Adds to cells the names of the cells the lon/lat box o->bbox meets (in o's shard). */
+int mem_tile_list_box(const struct mem_tile_opts *o, json_t *cells, struct mem_err *err);
 
 struct mem_tiler;
 

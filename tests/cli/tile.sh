@@ -112,6 +112,31 @@ else
 	not_ok "no cell on the seam has both halves as parents"
 fi
 
+# --list-cells names the cells without making them
+mem-tile -g webmercator:13 --list-cells --workdir lw < scenes.json > cells.txt
+[ "$(wc -l < cells.txt)" -eq "$want" ] && ok "--list-cells names the $want cells of the scene's box" || not_ok "--list-cells: $(wc -l < cells.txt) cells, want $want"
+[ ! -d lw/tiles ] && ok "and makes none" || not_ok "--list-cells made tiles"
+missing=$(/usr/bin/python3 -c "
+import json
+cells = set(open('cells.txt').read().split())
+print(sum(1 for l in open('wm.json') if json.loads(l)['properties']['mem:grid'] not in cells))")
+[ "$missing" -eq 0 ] && ok "every tiled cell is listed" || not_ok "$missing tiled cells not listed"
+mem-tile -g webmercator:13 --list-cells --bbox 9.7755529796,46.0478083033,9.9094119452,46.1409365343 < /dev/null > boxcells.txt
+cmp -s cells.txt boxcells.txt && ok "--list-cells --bbox alone gives the same cells" || not_ok "box cells differ: $(wc -l < boxcells.txt)"
+
+# --shard I/N: the shards of a run are disjoint and together make it whole
+for i in 0 1 2; do mem-tile -g webmercator:13 --shard $i/3 --workdir w < scenes.json > shard$i.json; done
+/usr/bin/python3 -c "
+import json, sys
+shards = [set(json.loads(l)['properties']['mem:grid'] for l in open('shard%d.json' % i)) for i in range(3)]
+whole = set(json.loads(l)['properties']['mem:grid'] for l in open('wm.json'))
+disjoint = all(not (shards[a] & shards[b]) for a in range(3) for b in range(a + 1, 3))
+sys.exit(0 if disjoint and set().union(*shards) == whole and all(shards) else 1)" \
+	&& ok "--shard 0/3, 1/3, 2/3 are disjoint and make the whole run" || not_ok "shards overlap or miss cells"
+cmp -s shard1.json "$(mem-tile -g webmercator:13 --shard 1/3 --workdir w < scenes.json > shard1b.json; echo shard1b.json)" \
+	&& ok "a shard is the same on every run" || not_ok "shard 1/3 changed between runs"
+check_exit "a bad --shard exits 2" 2 mem-tile -g webmercator:13 --shard 3/3 < scenes.json
+
 # errors
 check_exit "no grid exits 2" 2 mem-tile < scenes.json
 check_exit "a bad grid exits 2" 2 mem-tile -g webmercator:99 < scenes.json
