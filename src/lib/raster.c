@@ -267,13 +267,32 @@ mem_raster_lonlat_bbox(GDALDatasetH ds, double bbox[4], struct mem_err *err)
 	return 0;
 }
 
+/*
+ * Ends a write to the temporary file tmp: closes out (NULL when creating it
+ * failed), then renames tmp to path, or removes it and reports GDAL's
+ * message as "cannot WHAT 'NAME'".  Frees tmp.
+ */
+static int
+commit_dataset(GDALDatasetH out, char *tmp, const char *path, enum mem_status status,
+    const char *what, const char *name, struct mem_err *err)
+{
+	int rc;
+
+	if (out == NULL || mem_raster_close(out) < 0) {
+		rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, gdal_msg());
+		unlink(tmp);
+	} else
+		rc = mem_commit_file(tmp, path, err);
+	free(tmp);
+	return rc;
+}
+
 int
 mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err)
 {
 	GDALDriverH drv = GDALGetDriverByName("COG");
 	char **co = NULL, *tmp;
 	GDALDatasetH out;
-	int rc;
 
 	if (drv == NULL)
 		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no COG driver (GDAL >= 3.1 needed)");
@@ -300,15 +319,7 @@ mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem
 	CPLErrorReset();
 	out = GDALCreateCopy(drv, tmp, src, FALSE, co, NULL, NULL);
 	CSLDestroy(co);
-	if (out == NULL || mem_raster_close(out) < 0) {
-		rc = mem_err_set(err, MEM_EITEM, "cannot write COG '%s': %s", path, gdal_msg());
-		unlink(tmp);
-		free(tmp);
-		return rc;
-	}
-	rc = mem_commit_file(tmp, path, err);
-	free(tmp);
-	return rc;
+	return commit_dataset(out, tmp, path, MEM_EITEM, "write COG", path, err);
 }
 
 char **
@@ -421,12 +432,7 @@ mem_raster_warp_cell(char **srcs, int band, int epsg, const double b[4], int xsi
 	out = GDALCreateCopy(GDALGetDriverByName("GTiff"), tmp, mem, FALSE, co, NULL, NULL);
 	CSLDestroy(co);
 	GDALClose(mem);
-	if (out == NULL || mem_raster_close(out) < 0) {
-		mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", path, gdal_msg());
-		unlink(tmp);
-	} else
-		rc = mem_commit_file(tmp, path, err);
-	free(tmp);
+	rc = commit_dataset(out, tmp, path, MEM_EITEM, "write", path, err);
 out:
 	for (i = 0; i < n; i++)
 		if (in[i])
@@ -482,7 +488,7 @@ mem_raster_write_window(GDALDatasetH src, const int win[4], const char *path,
 	GDALTranslateOptions *to;
 	GDALDatasetH out;
 	char **argv = NULL, buf[32], *tmp;
-	int usage = 0, rc;
+	int usage = 0;
 
 	argv = CSLAddString(argv, "-of");
 	argv = CSLAddString(argv, "COG");
@@ -502,14 +508,6 @@ mem_raster_write_window(GDALDatasetH src, const int win[4], const char *path,
 	CPLErrorReset();
 	out = to ? GDALTranslate(tmp, src, to, &usage) : NULL;
 	GDALTranslateOptionsFree(to);
-	if (out == NULL || mem_raster_close(out) < 0) {
-		rc = mem_err_set(err, MEM_ETEMP, "cannot read a window of '%s': %s",
-		    GDALGetDescription(src), gdal_msg());
-		unlink(tmp);
-		free(tmp);
-		return rc;
-	}
-	rc = mem_commit_file(tmp, path, err);
-	free(tmp);
-	return rc;
+	return commit_dataset(out, tmp, path, MEM_ETEMP, "read a window of",
+	    GDALGetDescription(src), err);
 }
