@@ -29,22 +29,29 @@ static const struct {
 	{ NULL, NULL, NULL }
 };
 
-const char *
-mem_search_named_url(const char *name)
+static int
+named_index(const char *name)
 {
 	for (int i = 0; named[i].name; i++)
 		if (strcmp(named[i].name, name) == 0)
-			return named[i].url;
-	return NULL;
+			return i;
+	return -1;
+}
+
+const char *
+mem_search_named_url(const char *name)
+{
+	int i = named_index(name);
+
+	return i < 0 ? NULL : named[i].url;
 }
 
 const char *
 mem_search_named_collection(const char *name)
 {
-	for (int i = 0; named[i].name; i++)
-		if (strcmp(named[i].name, name) == 0)
-			return named[i].collection;
-	return NULL;
+	int i = named_index(name);
+
+	return i < 0 ? NULL : named[i].collection;
 }
 
 static int

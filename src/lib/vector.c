@@ -316,6 +316,86 @@ done:
 	return n;
 }
 
+/*
+ * Cuts one layer into WORKDIR/vectors/ID.gpkg and returns its item (new),
+ * or the item a previous run left beside the layer; NULL on error.
+ */
+static json_t *
+layer_item(OGRLayerH layer, const char *src, const char *sum, const char *stem, const char *dt,
+    OGRGeometryH clip, const struct mem_vector_opts *o, struct mem_err *err)
+{
+	const char *lname = OGR_L_GetName(layer);
+	json_t *params = json_object(), *item = NULL, *a;
+	char *sid, *id, *name, *path, *side, fsum[69], *abs, *text;
+	double bb[4] = { NAN, NAN, NAN, NAN };
+	off_t fsize;
+	long n;
+
+	json_object_set_new(params, "source", json_string(sum));
+	json_object_set_new(params, "layer", json_string(lname));
+	json_object_set_new(params, "clip", o->aoi ? json_deep_copy(o->aoi) : o->has_bbox ?
+	    json_pack("[f,f,f,f]", o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3]) : json_null());
+	json_object_set_new(params, "t_epsg", json_integer(o->t_epsg));
+	sid = mem_xasprintf("%s-%s", stem, lname);
+	name = mem_path_safe_name(sid);
+	id = mem_item_derive_id(name, "mem-fetch --vector", params);
+	free(sid);
+	free(name);
+	json_decref(params);
+	path = mem_xasprintf("%s/vectors/%s.gpkg", o->workdir, id);
+	side = mem_xasprintf("%s/vectors/.%s.item.json", o->workdir, id);
+	/* done before: the layer and its item are there (the item written last) */
+	if (mem_path_exists(path) && (item = json_load_file(side, 0, NULL)) != NULL)
+		goto out;
+	/* GeoPackage stamps its tables with the time: the source's, for the same bytes each run */
+	CPLSetConfigOption("OGR_CURRENT_DATE", dt);
+	n = write_layer(layer, clip, o, path, bb, err);
+	CPLSetConfigOption("OGR_CURRENT_DATE", NULL);
+	if (n < 0) {
+		mem_err_prefix(err, "layer '%s' of '%s'", lname, src);
+		goto out;
+	}
+	if (mem_file_checksum(path, fsum, &fsize, err) < 0)
+		goto out;
+	item = json_object();
+	json_object_set_new(item, "type", json_string("Feature"));
+	json_object_set_new(item, "stac_version", json_string(MEM_STAC_VERSION));
+	json_object_set_new(item, "stac_extensions", json_pack("[s,s]", MEM_EXT_FILE,
+	    MEM_EXT_PROCESSING));
+	json_object_set_new(item, "id", json_string(id));
+	if (isnan(bb[0])) {
+		json_object_set_new(item, "geometry", json_null());
+	} else {
+		json_object_set_new(item, "bbox", json_pack("[f,f,f,f]", bb[0], bb[1], bb[2], bb[3]));
+		json_object_set_new(item, "geometry", json_pack(
+		    "{s:s,s:[[[f,f],[f,f],[f,f],[f,f],[f,f]]]}", "type", "Polygon", "coordinates",
+		    bb[0], bb[1], bb[2], bb[1], bb[2], bb[3], bb[0], bb[3], bb[0], bb[1]));
+	}
+	json_object_set_new(item, "properties", json_pack("{s:s,s:s,s:s,s:I,s:{s:s}}",
+	    "datetime", dt, "mem:stage", "fetch", "mem:layer", lname, "mem:feature_count",
+	    (json_int_t)n, "processing:software", "memories", mem_version()));
+	json_object_set_new(item, "links", json_pack("[{s:s,s:s,s:s}]", "rel", "derived_from",
+	    "href", src, "title", mem_path_basename(src)));
+	abs = mem_path_absolute(path);
+	a = json_pack("{s:s,s:s,s:[s],s:s,s:I,s:s}", "href", abs, "type",
+	    "application/geopackage+sqlite3", "roles", "data", "title", lname, "file:size",
+	    (json_int_t)fsize, "file:checksum", fsum);
+	free(abs);
+	json_object_set_new(item, "assets", json_pack("{s:o}", "data", a));
+	json_object_set_new(item, "collection", json_string("vectors"));
+	text = json_dumps(item, JSON_COMPACT);
+	if (text == NULL || mem_write_file_atomic(side, text, strlen(text), err) < 0) {
+		json_decref(item);
+		item = NULL;
+	}
+	free(text);
+out:
+	free(id);
+	free(path);
+	free(side);
+	return item;
+}
+
 int
 mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_emit_fn emit,
     void *ctx, struct mem_err *err)
@@ -353,108 +433,18 @@ mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_em
 	nl = GDALDatasetGetLayerCount(ds);
 	for (i = 0; i < nl; i++) {
 		OGRLayerH layer = GDALDatasetGetLayer(ds, i);
-		const char *lname = OGR_L_GetName(layer);
-		json_t *params = json_object(), *item, *a;
-		char *sid, *id, *name, *path, *side, fsum[69], *abs;
-		double bb[4] = { NAN, NAN, NAN, NAN };
-		off_t fsize;
-		long n;
+		json_t *item;
 		int rc;
 
-		if (!wanted(o, lname)) {
-			json_decref(params);
+		if (!wanted(o, OGR_L_GetName(layer)))
 			continue;
-		}
-		json_object_set_new(params, "source", json_string(sum));
-		json_object_set_new(params, "layer", json_string(lname));
-		json_object_set_new(params, "clip", o->aoi ? json_deep_copy(o->aoi) : o->has_bbox ?
-		    json_pack("[f,f,f,f]", o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3]) : json_null());
-		json_object_set_new(params, "t_epsg", json_integer(o->t_epsg));
-		sid = mem_xasprintf("%s-%s", stem, lname);
-		name = mem_path_safe_name(sid);
-		id = mem_item_derive_id(name, "mem-fetch --vector", params);
-		free(sid);
-		free(name);
-		json_decref(params);
-		name = mem_xasprintf("%s/vectors/%s.gpkg", o->workdir, id);
-		path = name;
-		side = mem_xasprintf("%s/vectors/.%s.item.json", o->workdir, id);
-		/* done before: the layer and its item are there (the item written last) */
-		if (mem_path_exists(path) && (item = json_load_file(side, 0, NULL)) != NULL) {
-			rc = emit(item, ctx);
-			json_decref(item);
-			free(id);
-			free(path);
-			free(side);
-			count++;
-			if (rc < 0)
-				break;
-			continue;
-		}
-		/* GeoPackage stamps its tables with the time: the source's, for the same bytes each run */
-		CPLSetConfigOption("OGR_CURRENT_DATE", dt);
-		n = write_layer(layer, clip, o, path, bb, err);
-		CPLSetConfigOption("OGR_CURRENT_DATE", NULL);
-		if (n < 0) {
-			free(id);
-			free(path);
-			free(side);
-			mem_err_prefix(err, "layer '%s' of '%s'", lname, src);
+		item = layer_item(layer, src, sum, stem, dt, clip, o, err);
+		if (item == NULL) {
 			count = -1;
 			break;
-		}
-		if (mem_file_checksum(path, fsum, &fsize, err) < 0) {
-			free(id);
-			free(path);
-			free(side);
-			count = -1;
-			break;
-		}
-		item = json_object();
-		json_object_set_new(item, "type", json_string("Feature"));
-		json_object_set_new(item, "stac_version", json_string(MEM_STAC_VERSION));
-		json_object_set_new(item, "stac_extensions", json_pack("[s,s]", MEM_EXT_FILE,
-		    MEM_EXT_PROCESSING));
-		json_object_set_new(item, "id", json_string(id));
-		if (isnan(bb[0])) {
-			json_object_set_new(item, "geometry", json_null());
-		} else {
-			json_object_set_new(item, "bbox", json_pack("[f,f,f,f]", bb[0], bb[1], bb[2], bb[3]));
-			json_object_set_new(item, "geometry", json_pack(
-			    "{s:s,s:[[[f,f],[f,f],[f,f],[f,f],[f,f]]]}", "type", "Polygon", "coordinates",
-			    bb[0], bb[1], bb[2], bb[1], bb[2], bb[3], bb[0], bb[3], bb[0], bb[1]));
-		}
-		json_object_set_new(item, "properties", json_pack("{s:s,s:s,s:s,s:I,s:{s:s}}",
-		    "datetime", dt, "mem:stage", "fetch", "mem:layer", lname, "mem:feature_count",
-		    (json_int_t)n, "processing:software", "memories", mem_version()));
-		json_object_set_new(item, "links", json_pack("[{s:s,s:s,s:s}]", "rel", "derived_from",
-		    "href", src, "title", mem_path_basename(src)));
-		abs = mem_path_absolute(path);
-		a = json_pack("{s:s,s:s,s:[s],s:s,s:I,s:s}", "href", abs, "type",
-		    "application/geopackage+sqlite3", "roles", "data", "title", lname, "file:size",
-		    (json_int_t)fsize, "file:checksum", fsum);
-		free(abs);
-		json_object_set_new(item, "assets", json_pack("{s:o}", "data", a));
-		json_object_set_new(item, "collection", json_string("vectors"));
-		{
-			char *text = json_dumps(item, JSON_COMPACT);
-
-			if (text == NULL || mem_write_file_atomic(side, text, strlen(text), err) < 0) {
-				free(text);
-				json_decref(item);
-				free(id);
-				free(path);
-				free(side);
-				count = -1;
-				break;
-			}
-			free(text);
 		}
 		rc = emit(item, ctx);
 		json_decref(item);
-		free(id);
-		free(path);
-		free(side);
 		count++;
 		if (rc < 0)
 			break;
