@@ -1,8 +1,9 @@
 /*
  * ndvi.cu - the NDVI kernel on a CUDA device.
  *
- * Pinned staging buffers and two streams: while one batch computes, the
- * next is copied in and the previous one copied out.  Any CUDA error makes
+ * Batches alternate between two streams.  The host buffers are the
+ * caller's pageable memory, so copies do not yet overlap compute; pinned
+ * staging buffers would let them (issue 5).  Any CUDA error makes
  * the entry point return -1 and the caller falls back to the CPU kernel, so
  * a build with --enable-cuda still runs on machines without a GPU.
  */
