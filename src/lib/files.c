@@ -145,12 +145,12 @@ fsync_dir(const char *path)
 	free(dir);
 }
 
-int
-mem_commit_file(const char *tmp, const char *path, struct mem_err *err)
+static int
+commit(const char *tmp, const char *path, int sync, struct mem_err *err)
 {
-	int fd = open(tmp, O_RDONLY);
+	int fd = sync ? open(tmp, O_RDONLY) : -2;
 
-	if (fd < 0 || fsync(fd) < 0) {
+	if (sync && (fd < 0 || fsync(fd) < 0)) {
 		int e = errno;
 
 		if (fd >= 0)
@@ -158,7 +158,8 @@ mem_commit_file(const char *tmp, const char *path, struct mem_err *err)
 		unlink(tmp);
 		return mem_err_set(err, MEM_EITEM, "cannot sync '%s': %s", tmp, strerror(e));
 	}
-	close(fd);
+	if (sync)
+		close(fd);
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 
@@ -166,12 +167,38 @@ mem_commit_file(const char *tmp, const char *path, struct mem_err *err)
 		return mem_err_set(err, MEM_EITEM, "cannot rename '%s' to '%s': %s", tmp, path,
 		    strerror(e));
 	}
-	fsync_dir(path);
+	if (sync)
+		fsync_dir(path);
 	return 0;
 }
 
 int
-mem_write_file_atomic(const char *path, const void *data, size_t len, struct mem_err *err)
+mem_commit_file(const char *tmp, const char *path, struct mem_err *err)
+{
+	return commit(tmp, path, 1, err);
+}
+
+int
+mem_rename_file(const char *tmp, const char *path, struct mem_err *err)
+{
+	return commit(tmp, path, 0, err);
+}
+
+int
+mem_sync_fs(const char *dir, struct mem_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY), rc = 0;
+
+	if (fd < 0 || syncfs(fd) < 0)
+		rc = mem_err_set(err, MEM_EITEM, "cannot sync the file system of '%s': %s", dir,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int
+write_file(const char *path, const void *data, size_t len, int sync, struct mem_err *err)
 {
 	char *tmp = mem_tmp_name(path);
 	const char *p = data;
@@ -204,9 +231,21 @@ mem_write_file_atomic(const char *path, const void *data, size_t len, struct mem
 		free(tmp);
 		return rc;
 	}
-	rc = mem_commit_file(tmp, path, err);
+	rc = commit(tmp, path, sync, err);
 	free(tmp);
 	return rc;
+}
+
+int
+mem_write_file_atomic(const char *path, const void *data, size_t len, struct mem_err *err)
+{
+	return write_file(path, data, len, 1, err);
+}
+
+int
+mem_write_file_renamed(const char *path, const void *data, size_t len, struct mem_err *err)
+{
+	return write_file(path, data, len, 0, err);
 }
 
 char *

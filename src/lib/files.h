@@ -34,6 +34,17 @@ int mem_commit_file(const char *tmp, const char *path, struct mem_err *err);
 
 /* Writes len bytes to path atomically (temp file, fsync, rename). */
 int mem_write_file_atomic(const char *path, const void *data, size_t len, struct mem_err *err);
+/*
+ * The same two without fsync: the rename still makes the file appear whole
+ * or not at all to any reader (and to a rerun after kill -9), and the
+ * caller makes a batch durable at once with mem_sync_fs.  For the many
+ * small files of a tiling run, where two fsyncs a file cost more than the
+ * pixels.
+ */
+int mem_rename_file(const char *tmp, const char *path, struct mem_err *err);
+int mem_write_file_renamed(const char *path, const void *data, size_t len, struct mem_err *err);
+/* Flushes the file system that holds dir (syncfs). */
+int mem_sync_fs(const char *dir, struct mem_err *err);
 
 /* Reads a whole file; returns a new NUL-terminated buffer, length in *len. */
 char *mem_read_file(const char *path, size_t *len, struct mem_err *err);

@@ -1,10 +1,12 @@
 /*
  * tile.h - cutting scenes into grid cells (mem-tile).
  *
- * Scenes arrive one by one; those of one UTC date (and, for the UTM grid,
- * one zone) are held as a group and mosaicked into each cell they cover
- * when the date changes or the input ends.  Holding a group costs only the
- * items, never pixels.
+ * Scenes arrive one by one and are held (items only, never pixels) in
+ * groups: one per period (a UTC date unless a composite names another) and,
+ * for the UTM grid, per zone.  When the input ends each group is made into
+ * the cells it covers, groups in order of period, cells in parallel and
+ * emitted in a fixed order, so a run's output does not depend on -j or on
+ * the order the scenes came in.
  */
 #ifndef MEM_TILE_H
 #define MEM_TILE_H
@@ -13,6 +15,15 @@
 
 #include "grid.h"
 #include "memories.h"
+
+/* How the scenes of a group make one pixel. */
+enum mem_composite {
+	MEM_COMP_LATEST,	/* the latest valid pixel (a mosaic, latest on top) */
+	MEM_COMP_FIRST,		/* the earliest valid pixel */
+	MEM_COMP_LEAST_CLOUDY,	/* the clear pixel of the least cloudy scene */
+	MEM_COMP_MEDIAN,	/* the median of the clear valid values */
+	MEM_COMP_MAX_NDVI,	/* every band from the scene of highest NDVI */
+};
 
 struct mem_tile_opts {
 	struct mem_grid grid;
@@ -25,7 +36,23 @@ struct mem_tile_opts {
 	int shard, nshards;	/* this run makes the cells of shard I of N (N <= 1: all) */
 	int list_cells;		/* only name the cells, into cells (an object used as a set) */
 	json_t *cells;
+	enum mem_composite composite;
+	int composite_set;	/* --composite given: the group is the period, or the whole run */
+	const char *period;	/* ISO 8601 duration (P1D, P10D, P2W, P1M, P1Y), or NULL */
+	int jobs;		/* cells made at once (0: one per CPU) */
+	double mem;		/* memory budget in bytes (0: no budget) */
+	double cache;		/* GDAL's block cache, set from mem */
 };
+
+/* Parses METHOD[:PERIOD] of --composite into o. */
+int mem_tile_composite_parse(const char *s, struct mem_tile_opts *o, struct mem_err *err);
+/*
+ * Checks that the run can keep within o->mem and sets GDAL's cache from it;
+ * returns -1 (MEM_EUSAGE) naming the least budget that would do.
+ */
+int mem_tile_plan_memory(struct mem_tile_opts *o, struct mem_err *err);
+/* What a run holds besides its workers: the program, GDAL, the block cache. */
+double mem_tile_base_mem(const struct mem_tile_opts *o);
 
 /* 1 when the cell belongs to shard I of N: a stable hash of its name. */
 int mem_tile_in_shard(const char *cell, int shard, int nshards);
