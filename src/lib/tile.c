@@ -519,9 +519,11 @@ warp_into(struct worker *wk, int s, int k, const double gt[6], int w, int h, str
 		return NULL;
 	if (wk->w[i] == NULL) {
 		wk->w[i] = mem_warper_new(so->href, so->band, gr->srs, gr->k[k].resample,
-		    so->has_nodata, so->nodata, err);
+		    so->has_nodata, so->nodata, mem_grid_res(&gr->g), err);
 		if (wk->w[i] == NULL)
 			return NULL;
+		if (gr->t->o.mem > 0)
+			mem_warper_set_limit(wk->w[i], mem_tile_worker_mem(&gr->t->o) / 4);
 	}
 	if (wk->buf[i] == NULL)
 		wk->buf[i] = mem_xcalloc(wk->cap, sizeof(double));
@@ -758,7 +760,6 @@ static int
 strip_rows(const struct group *gr, int w, int h)
 {
 	const struct mem_tile_opts *o = &gr->t->o;
-	int jobs = o->jobs > 0 ? o->jobs : 1;
 	/* a strip: the sources of every slot kept, the output, the masks */
 	double per_row = (double)w * (8.0 * gr->ns * gr->nk + 8 + gr->ns + 1 + 2);
 	double share;
@@ -766,7 +767,7 @@ strip_rows(const struct group *gr, int w, int h)
 
 	if (o->mem <= 0)
 		return h;
-	share = (o->mem - mem_tile_base_mem(o)) / jobs;
+	share = mem_tile_worker_mem(o);
 	rows = (int)fmin(h, fmax(16, share / 2 / per_row));
 	return rows >= 256 ? rows / 256 * 256 : rows;
 }
@@ -1795,6 +1796,12 @@ mem_tile_base_mem(const struct mem_tile_opts *o)
 {
 	/* the program, GDAL, PROJ's database, and the block cache */
 	return 48 * MB + o->cache;
+}
+
+double
+mem_tile_worker_mem(const struct mem_tile_opts *o)
+{
+	return (o->mem - mem_tile_base_mem(o)) / (o->jobs > 0 ? o->jobs : 1);
 }
 
 int

@@ -53,6 +53,8 @@ int mem_tile_composite_parse(const char *s, struct mem_tile_opts *o, struct mem_
 int mem_tile_plan_memory(struct mem_tile_opts *o, struct mem_err *err);
 /* What a run holds besides its workers: the program, GDAL, the block cache. */
 double mem_tile_base_mem(const struct mem_tile_opts *o);
+/* The share of the budget each worker may use for its buffers and warps. */
+double mem_tile_worker_mem(const struct mem_tile_opts *o);
 
 /* 1 when the cell belongs to shard I of N: a stable hash of its name. */
 int mem_tile_in_shard(const char *cell, int shard, int nshards);

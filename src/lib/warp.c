@@ -27,6 +27,7 @@ struct mem_warper {
 	GDALDriverH mem;
 	void *tbuf;		/* the window in the source's type */
 	size_t tcap;
+	double limit;		/* bytes GDAL may hold for one chunk of a warp */
 };
 
 static const struct {
@@ -50,16 +51,51 @@ mem_warp_known_resampling(const char *name)
 	return 0;
 }
 
+/*
+ * The overview gdalwarp would read for pixels of res (its -ovr AUTO): the
+ * one whose decimation is closest to, and not beyond, the target's; -1 for
+ * the full resolution.  ratio is the target pixel over the source pixel,
+ * both in the target CRS.
+ */
+static int
+auto_overview(GDALRasterBandH b, int xsize, double ratio)
+{
+	int n = GDALGetOverviewCount(b), i = -1;
+
+	if (!(ratio > 1.0) || n == 0)
+		return -1;
+	for (; i < n - 1; i++) {
+		double r = i < 0 ? 1.0 : (double)xsize / GDALGetRasterBandXSize(GDALGetOverview(b, i));
+		double next = (double)xsize / GDALGetRasterBandXSize(GDALGetOverview(b, i + 1));
+
+		if (r < ratio && next > ratio)
+			break;
+		if (fabs(r - ratio) < 1e-1)
+			break;
+	}
+	return i;
+}
+
+static void *
+transformer(struct mem_warper *w, const char *dst_srs)
+{
+	char **to = CSLSetNameValue(NULL, "DST_SRS", dst_srs);
+	void *t = GDALCreateGenImgProjTransformer2(w->src, NULL, to);
+
+	CSLDestroy(to);
+	return t;
+}
+
 struct mem_warper *
 mem_warper_new(const char *href, int band, const char *dst_srs, const char *resample,
-    int has_nodata, double nodata, struct mem_err *err)
+    int has_nodata, double nodata, double res, struct mem_err *err)
 {
 	struct mem_warper *w = mem_xcalloc(1, sizeof *w);
-	char **to = NULL;
 	GDALRasterBandH b;
 	int has = 0;
 
 	w->alg = GRA_Bilinear;
+	w->limit = 32.0 * 1024 * 1024;
 	for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
 		if (strcmp(algs[i].name, resample) == 0)
 			w->alg = algs[i].alg;
@@ -84,10 +120,32 @@ mem_warper_new(const char *href, int band, const char *dst_srs, const char *resa
 		w->src_nodata = has ? v : 0;
 	}
 	w->nodata = w->src_nodata;
-	to = CSLSetNameValue(to, "DST_SRS", dst_srs);
 	CPLErrorReset();
-	w->gen = GDALCreateGenImgProjTransformer2(w->src, NULL, to);
-	CSLDestroy(to);
+	w->gen = transformer(w, dst_srs);
+	if (w->gen && res > 0) {
+		double sgt[6], ext[4];
+		int nx, ny, ov;
+
+		/* downsampling: read the overview gdalwarp would, not every source pixel */
+		if (GDALSuggestedWarpOutput2(w->src, GDALGenImgProjTransform, w->gen, sgt, &nx, &ny, ext,
+		    0) == CE_None && (ov = auto_overview(b, GDALGetRasterXSize(w->src),
+		    res / sgt[1])) >= 0) {
+			char *path = mem_raster_gdal_path(href), lv[32];
+			char *oo[] = { lv, NULL };
+			GDALDatasetH ovds;
+
+			snprintf(lv, sizeof lv, "OVERVIEW_LEVEL=%d", ov);
+			ovds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL,
+			    (const char *const *)oo, NULL);
+			free(path);
+			if (ovds) {
+				GDALDestroyGenImgProjTransformer(w->gen);
+				GDALClose(w->src);
+				w->src = ovds;
+				w->gen = transformer(w, dst_srs);
+			}
+		}
+	}
 	if (w->gen == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot reproject '%s' to %s: %s", href, dst_srs,
 		    CPLGetLastErrorMsg());
@@ -100,6 +158,13 @@ mem_warper_new(const char *href, int band, const char *dst_srs, const char *resa
 bad:
 	mem_warper_free(w);
 	return NULL;
+}
+
+void
+mem_warper_set_limit(struct mem_warper *w, double bytes)
+{
+	/* GDAL splits a window in chunks to keep under it; below 1 MB it only thrashes */
+	w->limit = bytes < 1024 * 1024 ? 1024 * 1024 : bytes;
 }
 
 GDALDataType
@@ -160,7 +225,7 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	wo->pfnTransformer = GDALApproxTransform;
 	wo->pTransformerArg = w->approx;
 	/* a window is small; this bounds the chunks GDAL reads at once */
-	wo->dfWarpMemoryLimit = 32.0 * 1024 * 1024;
+	wo->dfWarpMemoryLimit = w->limit;
 	wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
 	wo->padfDstNoDataReal[0] = w->nodata;
 	if (w->has_src_nodata) {
