@@ -300,7 +300,7 @@ timed() {
 		echo "run.sh: the end of its stderr ($log.err):" >&2
 		tail -n 10 "$log.err" | sed 's/^/    /' >&2
 		echo "$name FAILED $rc" >>"$work/times"
-		printf '  %-10s   FAILED (exit %d)\n' "$name" "$rc" >&3
+		printf '  %-16s   FAILED (exit %d)\n' "$name" "$rc" >&3
 		case " $failed_tools " in *" $name "*) ;; *) failed_tools="$failed_tools $name" ;; esac
 		return 0
 	fi
@@ -308,7 +308,7 @@ timed() {
 	rss=$(tail -n 1 "$log.time")
 	awk -v n="$name" -v a="$t0" -v b="$t1" -v m="$rss" -v f="$work/times" 'BEGIN {
 		printf "%s %.3f %d\n", n, b - a, m >> f
-		printf "  %-10s %8.2f s  %7.0f MB\n", n, b - a, m / 1024 }' >&3
+		printf "  %-16s %8.2f s  %7.0f MB\n", n, b - a, m / 1024 }' >&3
 }
 
 # the pixel size of zoom Z of WebMercatorQuad, as gdalwarp's -tr
@@ -332,7 +332,7 @@ run_warp() {
 }
 run_pyramid() {
 	rm -rf "$pyr_w"
-	timed mem-pyr "$work/pyr" -- "$mem_tile" -g "webmercator:$pyramid" --bands red -j "$ncpu" \
+	timed mem-tile-pyramid "$work/pyr" -- "$mem_tile" -g "webmercator:$pyramid" --bands red -j "$ncpu" \
 		"${mem_opt[@]}" --workdir "$pyr_w" <"$item" >"$work/pyr-out.json"
 }
 run_g2t() {
@@ -400,7 +400,7 @@ if "mem-tile" not in failed:
         print(f"output: FAIL: mem-tile wrote no z{zoom} tile item"); ok = False
     if set(n) - {zoom}:
         print(f"output: FAIL: mem-tile wrote items of other zooms: {sorted(set(n) - {zoom})}"); ok = False
-if "mem-pyr" not in failed:
+if "mem-tile-pyramid" not in failed:
     n = items(os.path.join(work, "pyr-out.json"))
     print("output: mem-tile " + pyramid + ": " +
           ", ".join(f"z{z} {n.get(z, 0)}" for z in range(zmin, zmax + 1)) + " tile items")
@@ -585,12 +585,12 @@ def best(name):
     return min(w for w, _ in r), max(m for _, m in r)
 
 label = {"mem-tile": f"mem-tile z{zoom}", "gdalwarp": f"gdalwarp z{zoom}",
-         "mem-pyr": f"mem-tile {pyramid}", "gdal2tiles": f"gdal2tiles {pyramid}"}
+         "mem-tile-pyramid": f"mem-tile {pyramid}", "gdal2tiles": f"gdal2tiles {pyramid}"}
 n = max(len(v) for v in runs.values())
 print()
 print(f"== tile benchmark, {size}x{size} UInt16 DEFLATE COG ({size * size / 1e6:.1f} Mpixel), "
       f"EPSG:32632 -> WebMercatorQuad, best of {n} ==")
-for name in ("mem-tile", "gdalwarp", "mem-pyr", "gdal2tiles"):
+for name in ("mem-tile", "gdalwarp", "mem-tile-pyramid", "gdal2tiles"):
     b = best(name)
     if b is None:
         fails = sum(1 for x in runs.get(name, []) if x is None)
@@ -608,10 +608,10 @@ def ratio(other, mine, target):
         r = a[0] / b[0]
         print(s + f"{r:8.2f}  (target >= {target:g}: {'met' if r >= target else 'NOT met'})")
 ratio("gdalwarp", "mem-tile", 1)
-ratio("gdal2tiles", "mem-pyr", 4)
+ratio("gdal2tiles", "mem-tile-pyramid", 4)
 
 over = False
-for name in ("mem-tile", "mem-pyr"):
+for name in ("mem-tile", "mem-tile-pyramid"):
     for i, r in enumerate(runs.get(name, []), 1):
         s = f"budget {label[name]} round {i}:"
         if r is None:
