@@ -362,6 +362,9 @@ group_init(struct group *gr, struct mem_tiler *t, json_t *scenes, struct mem_err
 		json_array_append(gr->scenes, v[i]);
 	free(v);
 	gr->ns = (int)n;
+	if (n > 32767)
+		return mem_err_set(err, MEM_EUSAGE,
+		    "%zu scenes in one group: split the run (a shorter --composite period, or --bbox)", n);
 	/* the union of the scenes' asset keys, in a fixed order */
 	json_array_foreach(gr->scenes, i, s) {
 		json_t *sk = asset_keys(t, s);
@@ -452,6 +455,7 @@ struct worker {
 	unsigned char *any;
 	short *sel;
 	double *vals;
+	double **scl, **red, **nir, **b;	/* per scene: its strip of a slot, or NULL */
 	size_t cap;		/* pixels the strip buffers hold */
 };
 
@@ -464,6 +468,10 @@ worker_init(struct worker *wk, struct group *gr)
 	wk->buf = mem_xcalloc((size_t)gr->ns * (size_t)gr->nk, sizeof *wk->buf);
 	wk->warped = mem_xcalloc((size_t)gr->nk, sizeof *wk->warped);
 	wk->vals = mem_xcalloc((size_t)gr->ns + 1, sizeof *wk->vals);
+	wk->scl = mem_xcalloc((size_t)gr->ns, sizeof *wk->scl);
+	wk->red = mem_xcalloc((size_t)gr->ns, sizeof *wk->red);
+	wk->nir = mem_xcalloc((size_t)gr->ns, sizeof *wk->nir);
+	wk->b = mem_xcalloc((size_t)gr->ns, sizeof *wk->b);
 }
 
 static void
@@ -483,6 +491,10 @@ worker_free(struct worker *wk)
 	free(wk->any);
 	free(wk->sel);
 	free(wk->vals);
+	free(wk->scl);
+	free(wk->red);
+	free(wk->nir);
+	free(wk->b);
 }
 
 static void
@@ -780,13 +792,14 @@ choose(struct worker *wk, const double gt[6], int w, int h, long *nscl, long *nc
 	struct group *gr = wk->gr;
 	enum mem_composite c = gr->t->o.composite;
 	size_t px = (size_t)w * (size_t)h;
-	double *scl[256] = { 0 }, *red[256] = { 0 }, *nir[256] = { 0 };
+	double **scl = wk->scl, **red = wk->red, **nir = wk->nir;
 	double sclnd = gr->scl >= 0 ? gr->k[gr->scl].nodata : 0;
 
 	memset(wk->warped, 0, (size_t)gr->nk * sizeof *wk->warped);
 	for (int s = 0; s < gr->ns; s++) {
 		struct mem_err e;
 
+		scl[s] = red[s] = nir[s] = NULL;
 		mem_err_clear(&e);
 		if (gr->scl >= 0 && (scl[s] = warp_into(wk, s, gr->scl, gt, w, h, &e)) == NULL &&
 		    e.status != MEM_OK)
@@ -805,7 +818,7 @@ choose(struct worker *wk, const double gt[6], int w, int h, long *nscl, long *nc
 	if (gr->nir >= 0)
 		wk->warped[gr->nir] = 1;
 	for (size_t i = 0; i < px; i++) {
-		int best = -1, anyclear = 0;
+		int best = -1;
 		double bestv = -INFINITY;
 
 		for (int s = 0; s < gr->ns; s++) {
@@ -861,7 +874,6 @@ choose(struct worker *wk, const double gt[6], int w, int h, long *nscl, long *nc
 				*ncloud += scl_cloud(scl[s][i]);
 			}
 		}
-		(void)anyclear;
 	}
 	return 0;
 }
@@ -882,7 +894,7 @@ combine(struct worker *wk, int k, const double gt[6], int w, int h, long *nvalid
 	struct group *gr = wk->gr;
 	enum mem_composite c = gr->t->o.composite;
 	size_t px = (size_t)w * (size_t)h;
-	double *b[256] = { 0 }, nd = gr->k[k].nodata;
+	double **b = wk->b, nd = gr->k[k].nodata;
 	int use_sel = c == MEM_COMP_LEAST_CLOUDY || c == MEM_COMP_MAX_NDVI ||
 	    (c == MEM_COMP_MEDIAN && gr->k[k].classes);
 
@@ -891,6 +903,7 @@ combine(struct worker *wk, int k, const double gt[6], int w, int h, long *nvalid
 		struct mem_err e;
 
 		mem_err_clear(&e);
+		b[s] = NULL;
 		if (wk->warped[k])
 			b[s] = src_at(gr, s, k)->href ? wk->buf[i] : NULL;
 		else if ((b[s] = warp_into(wk, s, k, gt, w, h, &e)) == NULL && e.status != MEM_OK)
