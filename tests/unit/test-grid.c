@@ -340,6 +340,39 @@ test_cell_names(void)
 	is_str(buf, "utm/327", "a short buffer is truncated and terminated");
 }
 
+/* Zoom ranges: a pyramid names its levels, the finest first made. */
+static void
+test_levels(void)
+{
+	struct mem_grid g, l;
+	struct mem_err err;
+	double b[4];
+
+	g = grid("webmercator:8-13");
+	is_int(g.zmin, 8, "range 8-13: zmin");
+	is_int(g.zmax, 13, "range 8-13: zmax");
+	is_int(g.zoom, 13, "range 8-13 starts at its finest level");
+	is_double(mem_grid_res(&g), 19.1092570712943, 1e-9, "range 8-13: z13 cell size");
+	ok(mem_grid_level(&g, 8, &l) == 0, "level 8 of 8-13");
+	is_double(mem_grid_res(&l), 611.49622628141, 1e-8, "z8 cell size (OGC 17-083r2 Annex D)");
+	mem_grid_tile_bounds(&l, 134, 91, b);
+	/* 13/4290/2918 lies in 8/134/91 (4290 >> 5, 2918 >> 5) */
+	{
+		double c[4];
+
+		mem_grid_tile_bounds(&g, 4290, 2918, c);
+		ok(c[0] >= b[0] && c[2] <= b[2] && c[1] >= b[1] && c[3] <= b[3],
+		    "13/4290/2918 lies inside 8/134/91");
+	}
+	ok(mem_grid_level(&g, 14, &l) < 0, "level 14 is outside 8-13");
+	ok(mem_grid_parse("webmercator:13-8", &l, &err) < 0, "a reversed range is refused");
+	ok(mem_grid_parse("webmercator:8-31", &l, &err) < 0, "a range past zoom 30 is refused");
+	ok(mem_grid_parse("webmercator:-3", &l, &err) < 0, "a range without a start is refused");
+	ok(mem_grid_parse("tms:/nonexistent.json:0", &l, &err) < 0 && err.status == MEM_EUSAGE,
+	    "a missing TileMatrixSet file is a usage error");
+	ok(mem_grid_parse("tms:nolevel", &l, &err) < 0, "a TileMatrixSet without a level is refused");
+}
+
 int
 main(void)
 {
@@ -349,5 +382,6 @@ main(void)
 	test_tile_range();
 	test_utm_epsg();
 	test_cell_names();
+	test_levels();
 	return tap_exit();
 }
