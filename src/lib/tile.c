@@ -1465,9 +1465,6 @@ run_level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fin
 		}
 		worker_free(&wk);
 	}
-	/* the level's files are whole on disk before the next level reads them */
-	if (mem_sync_fs(t->o.workdir, NULL) < 0)
-		(void)0;	/* a file system without syncfs: the renames still hold */
 	return stop ? -1 : 0;
 }
 
@@ -1631,6 +1628,12 @@ make_group(struct mem_tiler *t, json_t *grp, struct mem_err *err)
 		rc = run_level(&gr, jobs, n, &fine, below, made);
 	}
 	json_decref(made);
+	/*
+	 * The group's files to disk at once: one syncfs instead of two fsyncs a
+	 * file.  Readers never needed it (the renames made each file whole);
+	 * a crash before it costs a rerun the tiles whose sizes are wrong.
+	 */
+	mem_sync_fs(t->o.workdir, NULL);
 	if (rc < 0)
 		mem_err_set(err, MEM_EITEM, "output closed");
 out:

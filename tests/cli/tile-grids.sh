@@ -78,6 +78,26 @@ mem-tile -g webmercator:13 -j 3 --workdir j3 < scenes.json > j3.json
 sed 's|/j1/|/jX/|g' j1.json > a.json; sed 's|/j3/|/jX/|g' j3.json > b.json
 if cmp -s a.json b.json; then ok "-j 1 and -j 3 emit the same items in the same order"; else not_ok "-j changes the output"; fi
 
+# --- kill -9 in the middle, then a rerun: the same items as an unbroken run ---
+mem-tile -g webmercator:15 -j 1 --workdir clean < scenes.json > clean.json
+mem-tile -g webmercator:15 -j 1 --workdir killed < scenes.json > /dev/null &
+pid=$!
+sleep 0.4
+kill -9 $pid 2>/dev/null && diag "killed mem-tile after 0.4 s ($(ls killed/tiles 2>/dev/null | wc -l) cells begun)"
+wait $pid 2>/dev/null || true
+mem-tile -g webmercator:15 -j 1 --workdir killed < scenes.json > resumed.json
+sed 's|/killed/|/X/|g' resumed.json > a.json; sed 's|/clean/|/X/|g' clean.json > b.json
+if cmp -s a.json b.json; then ok "after kill -9 a rerun emits what an unbroken run does ($(wc -l < clean.json) tiles)"; else not_ok "resumed run differs"; fi
+left=$(find killed -name '.*.tmp-*' | wc -l)
+if [ "$left" = 0 ]; then ok "no temporary file left after the rerun"; else not_ok "$left temporary files left"; fi
+gdal_py - resumed.json <<'PY' && ok "every resumed tile's files have their recorded checksums" || not_ok "a resumed tile's file is damaged"
+import hashlib, json, sys
+for l in open(sys.argv[1]):
+    for a in json.loads(l)['assets'].values():
+        if '1220' + hashlib.sha256(open(a['href'], 'rb').read()).hexdigest() != a['file:checksum']:
+            sys.exit(1)
+PY
+
 # --- GDAL's NZTM2000 TileMatrixSet (1.0 JSON, northing first) ------------------
 NZ=/usr/share/gdal/tms_NZTM2000.json
 if [ -f "$NZ" ]; then
