@@ -27,7 +27,8 @@
 #      vs gdalwarp -t_srs EPSG:3857 -tr R R -tap -r bilinear -multi
 #         -wo NUM_THREADS=ALL_CPUS -co TILED=YES -co COMPRESS=DEFLATE
 #      with R = 2*20037508.342789244/(256*2^Z), the pixel of zoom Z;
-#   2. mem-tile -g webmercator:ZMIN-ZMAX (the same options)
+#   2. mem-tile -g webmercator:ZMIN-ZMAX -r average (the same options, and
+#      the resampling gdal2tiles is given)
 #      vs gdal2tiles.py --xyz -z ZMIN-ZMAX --processes=NCPU -r average -w none
 #      (-w none: no HTML viewers, which mem-tile does not make either; its
 #      input is a VRT scaling red.tif to 8 bits, as it takes no other)
@@ -334,7 +335,7 @@ run_warp() {
 run_pyramid() {
 	rm -rf "$pyr_w"
 	timed mem-tile-pyramid "$work/pyr" -- "$mem_tile" -g "webmercator:$pyramid" --bands red -j "$ncpu" \
-		"${mem_opt[@]}" --workdir "$pyr_w" <"$item" >"$work/pyr-out.json"
+		-r average "${mem_opt[@]}" --workdir "$pyr_w" <"$item" >"$work/pyr-out.json"
 }
 run_g2t() {
 	rm -rf "$g2t_out"
