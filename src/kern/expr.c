@@ -176,8 +176,8 @@ apply(enum op op, double a, double b, double c)
 	case OP_AND: return (a != 0) & (b != 0) ? 1.0 : 0.0;
 	case OP_OR: return (a != 0) | (b != 0) ? 1.0 : 0.0;
 	/* NaN in, NaN out, as numpy.minimum: nodata stays nodata */
-	case OP_MIN: return a != a ? a : (b < a ? b : a);
-	case OP_MAX: return a != a ? a : (b > a ? b : a);
+	case OP_MIN: return a != a ? a : b != b ? b : (b < a ? b : a);
+	case OP_MAX: return a != a ? a : b != b ? b : (b > a ? b : a);
 	case OP_POW: return pow(a, b);
 	case OP_SEL: return c != 0 ? a : b;
 	default: return NAN;
@@ -637,8 +637,8 @@ run(const struct ins *in, double *s, size_t len)
 	case OP_NE: LOOP(a[i] != b[i] ? 1.0 : 0.0); break;
 	case OP_AND: LOOP((a[i] != 0) & (b[i] != 0) ? 1.0 : 0.0); break;
 	case OP_OR: LOOP((a[i] != 0) | (b[i] != 0) ? 1.0 : 0.0); break;
-	case OP_MIN: LOOP(a[i] != a[i] ? a[i] : (b[i] < a[i] ? b[i] : a[i])); break;
-	case OP_MAX: LOOP(a[i] != a[i] ? a[i] : (b[i] > a[i] ? b[i] : a[i])); break;
+	case OP_MIN: LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] < a[i] ? b[i] : a[i])); break;
+	case OP_MAX: LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] > a[i] ? b[i] : a[i])); break;
 	case OP_POW: LOOP(pow(a[i], b[i])); break;
 	case OP_SEL: LOOP(c[i] != 0 ? a[i] : b[i]); break;
 	default: break;
