@@ -43,6 +43,20 @@ static const struct option longopts[] = {
 	MEM_CLI_COMMON_OPTIONS
 };
 
+/* Appends one stage spec whole: unlike mem_cli_list, commas belong to its parameters. */
+static char **
+add_stage(char **v, const char *spec)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	v = mem_xrealloc(v, (n + 2) * sizeof *v);
+	v[n] = mem_xstrdup(spec);
+	v[n + 1] = NULL;
+	return v;
+}
+
 static int
 on_item(struct mem_cli *c, json_t *item, void *ctx)
 {
@@ -83,7 +97,7 @@ main(int argc, char **argv)
 		case 'V':
 			mem_cli_version(&cli);
 		case 's':
-			o.stages = mem_cli_list(o.stages, optarg);
+			o.stages = add_stage(o.stages, optarg);
 			break;
 		case OPT_LIST_STAGES:
 			fputs(mem_stage_help(), stdout);

@@ -173,6 +173,22 @@ collection_scale(const json_t *item, const char *name, struct mem_band *b)
 	}
 }
 
+/* Bands of classes, not measurements: never interpolated when resampled. */
+static int
+categorical(const char *name, const struct mem_band *b)
+{
+	json_t *roles = json_object_get(b->asset, "roles"), *r;
+	size_t i;
+
+	if (strcasecmp(name, "scl") == 0 || strncasecmp(name, "qa", 2) == 0 ||
+	    strcasecmp(b->asset_key, "scl") == 0 || strncasecmp(b->asset_key, "qa", 2) == 0)
+		return 1;
+	json_array_foreach(roles, i, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), "classification") == 0)
+			return 1;
+	return 0;
+}
+
 /* One band read for the chain. */
 struct input {
 	struct mem_band b;
@@ -224,6 +240,7 @@ add_input(struct run *r, const char *name, int nearest, struct mem_err *err)
 		}
 	}
 	collection_scale(r->item, name, &b);
+	nearest |= categorical(name, &b);
 	for (i = 0; i < r->nin; i++)
 		if (r->in[i].b.asset == b.asset && r->in[i].b.index == b.index) {
 			r->in[i].nearest |= nearest;
@@ -392,8 +409,18 @@ read_rows(const struct input *in, GDALDatasetH ds, int w, int h, int y0, int row
 		    rows, GDT_Float32, 0, 0);
 	INIT_RASTERIO_EXTRA_ARG(ex);
 	ex.eResampleAlg = in->nearest ? GRIORA_NearestNeighbour : GRIORA_Bilinear;
-	ny0 = (int)((double)y0 * in->h / h);
-	nrows = (int)((double)(y0 + rows) * in->h / h + 0.5) - ny0;
+	/*
+	 * The exact source window of the strip, fractional where the strip
+	 * does not start on a source row: each strip then samples the source
+	 * where the whole image would, so strips join without seams.
+	 */
+	ex.bFloatingPointWindowValidity = TRUE;
+	ex.dfXOff = 0;
+	ex.dfXSize = in->w;
+	ex.dfYOff = (double)y0 * in->h / h;
+	ex.dfYSize = (double)rows * in->h / h;
+	ny0 = (int)floor(ex.dfYOff);
+	nrows = (int)ceil(ex.dfYOff + ex.dfYSize) - ny0;
 	if (nrows < 1)
 		nrows = 1;
 	if (ny0 + nrows > in->h)
@@ -549,6 +576,9 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 		while ((long)strip * w < (use_cuda ? 1L << 24 : 1L << 22) && strip < h && bh < 4096)
 			strip += bh;
 	}
+	/* a test knob: small strips show that strips join without seams */
+	if (atoi(CPLGetConfigOption("MEM_INFER_STRIP_ROWS", "0")) > 0)
+		strip = atoi(CPLGetConfigOption("MEM_INFER_STRIP_ROWS", "0"));
 	if (strip > h)
 		strip = h;
 	nstrips = (h + strip - 1) / strip;
