@@ -16,10 +16,11 @@
 #include "stage.h"
 
 static const char usage[] =
-"Usage: mem-infer -s STAGE [OPTION]... [MANIFEST]...\n"
-"Run the stages on each item read from MANIFEST files (standard input when\n"
-"none, or -), scenes and tiles alike, and write one result item per input on\n"
-"standard output.\n"
+"Usage: mem-infer -s STAGE [-s STAGE]... [OPTION]... [MANIFEST]...\n"
+"Run the chain of stages, fused in one pass over the bands, on each item read\n"
+"from MANIFEST files (standard input when none, or -), scenes and tiles alike,\n"
+"and write one result item per input on standard output.  Stages: ndvi ndwi\n"
+"mndwi nbr ndbi ndsi evi savi cloudmask expr (see --list-stages).\n"
 "\n"
 "  -s, --stage SPEC        a stage to run (repeatable), in order; SPEC is\n"
 "                          NAME[:KEY=VALUE,...] or expr:OUT=EXPRESSION, e.g.\n"
