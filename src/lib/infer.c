@@ -526,6 +526,11 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 	}
 	if (resolve(&r, err) < 0)
 		goto done;
+	if (r.nin == 0) {
+		/* an expression of constants and nothing else has no grid to fill */
+		mem_err_set(err, MEM_EITEM, "item '%s': the stages read no band", mem_item_id(item));
+		goto done;
+	}
 	/* the finest band is the grid: coarser ones (B8A, SCL at 20 m) are resampled onto it */
 	for (int i = 1; i < r.nin; i++)
 		if (r.in[i].w > r.in[ref].w)

@@ -97,6 +97,8 @@ check_exit "an expression over a missing band fails the item (exit 1)" 1 mem-inf
 msg=$(stderr_of mem-infer -s 'expr:x=swir16 - red' --workdir w < scene.json)
 case $msg in *"expr 'x': item '"*"' has no band 'swir16'"*) ok "the missing band is named" ;; *) not_ok "message: $msg" ;; esac
 
+check_exit "an expression of constants alone fails the item (exit 1)" 1 mem-infer -s 'expr:one=1 + 1' --workdir w < scene.json
+
 # reruns reuse every output
 before=$(stat -c %Y.%i "$dir/veg.tif")
 sleep 1
