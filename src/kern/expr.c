@@ -24,17 +24,36 @@
 #include "expr.h"
 
 enum op {
-	OP_VAR, OP_CONST,
-	OP_NEG, OP_NOT, OP_ABS, OP_SQRT, OP_LOG, OP_EXP,
-	OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_LT, OP_LE, OP_GT, OP_GE, OP_EQ, OP_NE,
-	OP_AND, OP_OR, OP_MIN, OP_MAX, OP_POW,
+	OP_VAR,
+	OP_CONST,
+	OP_NEG,
+	OP_NOT,
+	OP_ABS,
+	OP_SQRT,
+	OP_LOG,
+	OP_EXP,
+	OP_ADD,
+	OP_SUB,
+	OP_MUL,
+	OP_DIV,
+	OP_LT,
+	OP_LE,
+	OP_GT,
+	OP_GE,
+	OP_EQ,
+	OP_NE,
+	OP_AND,
+	OP_OR,
+	OP_MIN,
+	OP_MAX,
+	OP_POW,
 	OP_SEL
 };
 
 struct node {
 	enum op op;
-	int a, b, c;	/* children, -1 when unused */
-	double v;	/* OP_CONST: the value; OP_VAR: the variable's index */
+	int a, b, c; /* children, -1 when unused */
+	double v;    /* OP_CONST: the value; OP_VAR: the variable's index */
 };
 
 #define MAX_VARS 64
@@ -60,12 +79,12 @@ struct ins {
 struct mem_expr {
 	char **vars;
 	size_t nvars;
-	double *consts;	/* values of the slots after the variables */
+	double *consts; /* values of the slots after the variables */
 	size_t nconsts;
-	size_t nslots;	/* variables, constants, then temporaries */
+	size_t nslots; /* variables, constants, then temporaries */
 	struct ins *code;
 	size_t ncode;
-	size_t root;	/* the slot holding the result */
+	size_t root; /* the slot holding the result */
 };
 
 static int
@@ -121,7 +140,8 @@ token_text(struct parser *p, char *buf, size_t n)
 		return;
 	}
 	if (isalnum((unsigned char)*s) || *s == '_' || *s == '.')
-		while ((isalnum((unsigned char)s[len]) || s[len] == '_' || s[len] == '.') && len < 24)
+		while (
+		    (isalnum((unsigned char)s[len]) || s[len] == '_' || s[len] == '.') && len < 24)
 			len++;
 	else
 		len = 1;
@@ -157,30 +177,53 @@ static double
 apply(enum op op, double a, double b, double c)
 {
 	switch (op) {
-	case OP_NEG: return -a;
-	case OP_NOT: return a == 0 ? 1.0 : 0.0;
-	case OP_ABS: return fabs(a);
-	case OP_SQRT: return sqrt(a);
-	case OP_LOG: return log(a);
-	case OP_EXP: return exp(a);
-	case OP_ADD: return a + b;
-	case OP_SUB: return a - b;
-	case OP_MUL: return a * b;
-	case OP_DIV: return a / b;
-	case OP_LT: return a < b ? 1.0 : 0.0;
-	case OP_LE: return a <= b ? 1.0 : 0.0;
-	case OP_GT: return a > b ? 1.0 : 0.0;
-	case OP_GE: return a >= b ? 1.0 : 0.0;
-	case OP_EQ: return a == b ? 1.0 : 0.0;
-	case OP_NE: return a != b ? 1.0 : 0.0;
-	case OP_AND: return (a != 0) & (b != 0) ? 1.0 : 0.0;
-	case OP_OR: return (a != 0) | (b != 0) ? 1.0 : 0.0;
+	case OP_NEG:
+		return -a;
+	case OP_NOT:
+		return a == 0 ? 1.0 : 0.0;
+	case OP_ABS:
+		return fabs(a);
+	case OP_SQRT:
+		return sqrt(a);
+	case OP_LOG:
+		return log(a);
+	case OP_EXP:
+		return exp(a);
+	case OP_ADD:
+		return a + b;
+	case OP_SUB:
+		return a - b;
+	case OP_MUL:
+		return a * b;
+	case OP_DIV:
+		return a / b;
+	case OP_LT:
+		return a < b ? 1.0 : 0.0;
+	case OP_LE:
+		return a <= b ? 1.0 : 0.0;
+	case OP_GT:
+		return a > b ? 1.0 : 0.0;
+	case OP_GE:
+		return a >= b ? 1.0 : 0.0;
+	case OP_EQ:
+		return a == b ? 1.0 : 0.0;
+	case OP_NE:
+		return a != b ? 1.0 : 0.0;
+	case OP_AND:
+		return (a != 0) & (b != 0) ? 1.0 : 0.0;
+	case OP_OR:
+		return (a != 0) | (b != 0) ? 1.0 : 0.0;
 	/* NaN in, NaN out, as numpy.minimum: nodata stays nodata */
-	case OP_MIN: return a != a ? a : b != b ? b : (b < a ? b : a);
-	case OP_MAX: return a != a ? a : b != b ? b : (b > a ? b : a);
-	case OP_POW: return pow(a, b);
-	case OP_SEL: return c != 0 ? a : b;
-	default: return NAN;
+	case OP_MIN:
+		return a != a ? a : b != b ? b : (b < a ? b : a);
+	case OP_MAX:
+		return a != a ? a : b != b ? b : (b > a ? b : a);
+	case OP_POW:
+		return pow(a, b);
+	case OP_SEL:
+		return c != 0 ? a : b;
+	default:
+		return NAN;
 	}
 }
 
@@ -220,7 +263,8 @@ mk(struct parser *p, enum op op, int a, int b, int c, double v)
 	if (op == OP_SEL && p->nodes[c].op == OP_CONST)
 		return p->nodes[c].v != 0 ? a : b;
 	if (p->nnodes >= MEM_EXPR_MAX_NODES)
-		return fail(p, p->pos, "expression too large (more than %d terms)", MEM_EXPR_MAX_NODES);
+		return fail(p, p->pos, "expression too large (more than %d terms)",
+		    MEM_EXPR_MAX_NODES);
 	n = &p->nodes[p->nnodes];
 	n->op = op;
 	n->a = a;
@@ -262,7 +306,7 @@ parse_number(struct parser *p)
 		return unexpected(p);
 	if ((s[n] == 'e' || s[n] == 'E') &&
 	    (isdigit((unsigned char)s[n + 1]) ||
-	    ((s[n + 1] == '+' || s[n + 1] == '-') && isdigit((unsigned char)s[n + 2])))) {
+		((s[n + 1] == '+' || s[n + 1] == '-') && isdigit((unsigned char)s[n + 2])))) {
 		n += 2;
 		while (isdigit((unsigned char)s[n]))
 			n++;
@@ -284,10 +328,14 @@ parse_number(struct parser *p)
 static const struct {
 	const char *name;
 	enum op op;
-	int min, max;	/* arguments; max 0 = any number from min */
+	int min, max; /* arguments; max 0 = any number from min */
 } funcs[] = {
-	{ "min", OP_MIN, 2, 0 }, { "max", OP_MAX, 2, 0 }, { "abs", OP_ABS, 1, 1 },
-	{ "sqrt", OP_SQRT, 1, 1 }, { "log", OP_LOG, 1, 1 }, { "exp", OP_EXP, 1, 1 },
+	{ "min", OP_MIN, 2, 0 },
+	{ "max", OP_MAX, 2, 0 },
+	{ "abs", OP_ABS, 1, 1 },
+	{ "sqrt", OP_SQRT, 1, 1 },
+	{ "log", OP_LOG, 1, 1 },
+	{ "exp", OP_EXP, 1, 1 },
 	{ "pow", OP_POW, 2, 2 },
 };
 
@@ -315,10 +363,10 @@ parse_call(struct parser *p, const char *name, size_t len, size_t col)
 	}
 	if (nargs < funcs[f].min || (funcs[f].max && nargs > funcs[f].max)) {
 		if (funcs[f].max == 0)
-			return fail(p, col, "'%s' takes %d or more arguments, not %d", funcs[f].name,
-			    funcs[f].min, nargs);
-		return fail(p, col, "'%s' takes %d argument%s, not %d", funcs[f].name,
-		    funcs[f].min, funcs[f].min == 1 ? "" : "s", nargs);
+			return fail(p, col, "'%s' takes %d or more arguments, not %d",
+			    funcs[f].name, funcs[f].min, nargs);
+		return fail(p, col, "'%s' takes %d argument%s, not %d", funcs[f].name, funcs[f].min,
+		    funcs[f].min == 1 ? "" : "s", nargs);
 	}
 	if (nargs == 1)
 		return mk(p, funcs[f].op, args[0], -1, -1, 0);
@@ -498,8 +546,9 @@ resolve(const struct mem_expr *x, unsigned s)
 {
 	unsigned kind = s >> 14, i = s & 0x3fff;
 
-	return (uint16_t)(kind == SLOT_VAR ? i : kind == SLOT_CONST ? x->nvars + i :
-	    x->nvars + x->nconsts + i);
+	return (uint16_t)(kind == SLOT_VAR ? i :
+		kind == SLOT_CONST	   ? x->nvars + i :
+					     x->nvars + x->nconsts + i);
 }
 
 struct mem_expr *
@@ -603,11 +652,9 @@ mem_expr_nops(const struct mem_expr *x)
 	return x->ncode;
 }
 
-#define LOOP(e) \
-	do { \
-		_Pragma("omp simd") \
-		for (size_t i = 0; i < len; i++) \
-			d[i] = (e); \
+#define LOOP(e)                                                                  \
+	do {                                                                     \
+		_Pragma("omp simd") for (size_t i = 0; i < len; i++) d[i] = (e); \
 	} while (0)
 
 static void
@@ -619,29 +666,74 @@ run(const struct ins *in, double *s, size_t len)
 
 	/* d may be a, b or c: each loop reads and writes only index i */
 	switch ((enum op)in->op) {
-	case OP_NEG: LOOP(-a[i]); break;
-	case OP_NOT: LOOP(a[i] == 0 ? 1.0 : 0.0); break;
-	case OP_ABS: LOOP(fabs(a[i])); break;
-	case OP_SQRT: LOOP(sqrt(a[i])); break;
-	case OP_LOG: LOOP(log(a[i])); break;
-	case OP_EXP: LOOP(exp(a[i])); break;
-	case OP_ADD: LOOP(a[i] + b[i]); break;
-	case OP_SUB: LOOP(a[i] - b[i]); break;
-	case OP_MUL: LOOP(a[i] * b[i]); break;
-	case OP_DIV: LOOP(a[i] / b[i]); break;
-	case OP_LT: LOOP(a[i] < b[i] ? 1.0 : 0.0); break;
-	case OP_LE: LOOP(a[i] <= b[i] ? 1.0 : 0.0); break;
-	case OP_GT: LOOP(a[i] > b[i] ? 1.0 : 0.0); break;
-	case OP_GE: LOOP(a[i] >= b[i] ? 1.0 : 0.0); break;
-	case OP_EQ: LOOP(a[i] == b[i] ? 1.0 : 0.0); break;
-	case OP_NE: LOOP(a[i] != b[i] ? 1.0 : 0.0); break;
-	case OP_AND: LOOP((a[i] != 0) & (b[i] != 0) ? 1.0 : 0.0); break;
-	case OP_OR: LOOP((a[i] != 0) | (b[i] != 0) ? 1.0 : 0.0); break;
-	case OP_MIN: LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] < a[i] ? b[i] : a[i])); break;
-	case OP_MAX: LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] > a[i] ? b[i] : a[i])); break;
-	case OP_POW: LOOP(pow(a[i], b[i])); break;
-	case OP_SEL: LOOP(c[i] != 0 ? a[i] : b[i]); break;
-	default: break;
+	case OP_NEG:
+		LOOP(-a[i]);
+		break;
+	case OP_NOT:
+		LOOP(a[i] == 0 ? 1.0 : 0.0);
+		break;
+	case OP_ABS:
+		LOOP(fabs(a[i]));
+		break;
+	case OP_SQRT:
+		LOOP(sqrt(a[i]));
+		break;
+	case OP_LOG:
+		LOOP(log(a[i]));
+		break;
+	case OP_EXP:
+		LOOP(exp(a[i]));
+		break;
+	case OP_ADD:
+		LOOP(a[i] + b[i]);
+		break;
+	case OP_SUB:
+		LOOP(a[i] - b[i]);
+		break;
+	case OP_MUL:
+		LOOP(a[i] * b[i]);
+		break;
+	case OP_DIV:
+		LOOP(a[i] / b[i]);
+		break;
+	case OP_LT:
+		LOOP(a[i] < b[i] ? 1.0 : 0.0);
+		break;
+	case OP_LE:
+		LOOP(a[i] <= b[i] ? 1.0 : 0.0);
+		break;
+	case OP_GT:
+		LOOP(a[i] > b[i] ? 1.0 : 0.0);
+		break;
+	case OP_GE:
+		LOOP(a[i] >= b[i] ? 1.0 : 0.0);
+		break;
+	case OP_EQ:
+		LOOP(a[i] == b[i] ? 1.0 : 0.0);
+		break;
+	case OP_NE:
+		LOOP(a[i] != b[i] ? 1.0 : 0.0);
+		break;
+	case OP_AND:
+		LOOP((a[i] != 0) & (b[i] != 0) ? 1.0 : 0.0);
+		break;
+	case OP_OR:
+		LOOP((a[i] != 0) | (b[i] != 0) ? 1.0 : 0.0);
+		break;
+	case OP_MIN:
+		LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] < a[i] ? b[i] : a[i]));
+		break;
+	case OP_MAX:
+		LOOP(a[i] != a[i] ? a[i] : b[i] != b[i] ? b[i] : (b[i] > a[i] ? b[i] : a[i]));
+		break;
+	case OP_POW:
+		LOOP(pow(a[i], b[i]));
+		break;
+	case OP_SEL:
+		LOOP(c[i] != 0 ? a[i] : b[i]);
+		break;
+	default:
+		break;
 	}
 }
 

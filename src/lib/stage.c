@@ -42,24 +42,23 @@ static const struct index_def {
 const char *
 mem_stage_help(void)
 {
-	return
-	"Stages (-s NAME[:KEY=VALUE,...]); each writes one float32 band, NaN = nodata:\n"
-	"  ndvi       (nir - red) / (nir + red)\n"
-	"  ndwi       (green - nir) / (green + nir)\n"
-	"  mndwi      (green - swir16) / (green + swir16)\n"
-	"  nbr        (nir - swir22) / (nir + swir22)\n"
-	"  ndbi       (swir16 - nir) / (swir16 + nir)\n"
-	"  ndsi       (green - swir16) / (green + swir16)\n"
-	"  evi        2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1)\n"
-	"  savi       (1 + L) (nir - red) / (nir + red + L)\n"
-	"             indices: on reflectance; params mask=STAGE (NaN where that\n"
-	"             stage is not 0), as=NAME (output name), savi: L=0.5\n"
-	"  cloudmask  1 where the scl band's class is in CLASSES, 0 elsewhere;\n"
-	"             params classes=3,8,9,10, dilate=0 (pixels), band=scl, as=NAME\n"
-	"  expr:OUT=EXPRESSION\n"
-	"             band math into output OUT: numbers, bands (as reflectance) and\n"
-	"             earlier stages by name, + - * / < <= > >= == != && || ! ?:\n"
-	"             ( ), min max abs sqrt log exp pow\n";
+	return "Stages (-s NAME[:KEY=VALUE,...]); each writes one float32 band, NaN = nodata:\n"
+	       "  ndvi       (nir - red) / (nir + red)\n"
+	       "  ndwi       (green - nir) / (green + nir)\n"
+	       "  mndwi      (green - swir16) / (green + swir16)\n"
+	       "  nbr        (nir - swir22) / (nir + swir22)\n"
+	       "  ndbi       (swir16 - nir) / (swir16 + nir)\n"
+	       "  ndsi       (green - swir16) / (green + swir16)\n"
+	       "  evi        2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1)\n"
+	       "  savi       (1 + L) (nir - red) / (nir + red + L)\n"
+	       "             indices: on reflectance; params mask=STAGE (NaN where that\n"
+	       "             stage is not 0), as=NAME (output name), savi: L=0.5\n"
+	       "  cloudmask  1 where the scl band's class is in CLASSES, 0 elsewhere;\n"
+	       "             params classes=3,8,9,10, dilate=0 (pixels), band=scl, as=NAME\n"
+	       "  expr:OUT=EXPRESSION\n"
+	       "             band math into output OUT: numbers, bands (as reflectance) and\n"
+	       "             earlier stages by name, + - * / < <= > >= == != && || ! ?:\n"
+	       "             ( ), min max abs sqrt log exp pow\n";
 }
 
 static const struct index_def *
@@ -165,8 +164,9 @@ parse_number(const char *spec, const char *key, const char *v, double lo, double
 	errno = 0;
 	d = strtod(v, &end);
 	if (*v == '\0' || *end != '\0' || errno || !(d >= lo && d <= hi))
-		return mem_err_set(err, MEM_EUSAGE, "stage '%s': %s must be a number from %g to %g, not '%s'",
-		    spec, key, lo, hi, v);
+		return mem_err_set(err, MEM_EUSAGE,
+		    "stage '%s': %s must be a number from %g to %g, not '%s'", spec, key, lo, hi,
+		    v);
 	*out = d;
 	return 0;
 }
@@ -185,7 +185,9 @@ parse_classes(const char *spec, const char *v, unsigned long long *out, struct m
 		k = strtol(p, &end, 10);
 		if (end == p || errno || k < 0 || k > 63 || (*end != ',' && *end != '\0'))
 			return mem_err_set(err, MEM_EUSAGE,
-			    "stage '%s': classes must be numbers 0-63 separated by commas, not '%s'", spec, v);
+			    "stage '%s': classes must be numbers 0-63 separated by commas, not "
+			    "'%s'",
+			    spec, v);
 		*out |= 1ULL << k;
 		p = *end ? end + 1 : end;
 	}
@@ -202,7 +204,8 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 
 	if (strcmp(key, "as") == 0) {
 		if (!valid_name(v))
-			return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid output name '%s'", spec, v);
+			return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid output name '%s'",
+			    spec, v);
 		free(s->name);
 		s->name = mem_xstrdup(v);
 		return 0;
@@ -213,7 +216,8 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			s->mask = dependency(c, v);
 		if (s->mask < 0)
 			return mem_err_set(err, MEM_EUSAGE,
-			    "stage '%s': mask '%s' is not an earlier stage (give -s %s first)", spec, v, v);
+			    "stage '%s': mask '%s' is not an earlier stage (give -s %s first)",
+			    spec, v, v);
 		return 0;
 	}
 	if (s->kind == MEM_STAGE_SAVI && strcmp(key, "L") == 0)
@@ -225,7 +229,8 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			if (parse_number(spec, key, v, 0, MAX_DILATE, &d, err) < 0)
 				return -1;
 			if (d != (int)d)
-				return mem_err_set(err, MEM_EUSAGE, "stage '%s': dilate must be a whole number", spec);
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': dilate must be a whole number", spec);
 			s->dilate = (int)d;
 			return 0;
 		}
@@ -236,8 +241,8 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			return 0;
 		}
 	}
-	return mem_err_set(err, MEM_EUSAGE, "stage '%s': unknown parameter '%s' (see --list-stages)",
-	    spec, key);
+	return mem_err_set(err, MEM_EUSAGE,
+	    "stage '%s': unknown parameter '%s' (see --list-stages)", spec, key);
 }
 
 /* NAME:K=V,K=V where a piece without '=' continues the value before it. */
@@ -255,7 +260,8 @@ parse_params(struct mem_chain *c, struct mem_stage *s, const char *spec, const c
 			*comma = '\0';
 		eq = strchr(p, '=');
 		if (eq == NULL && key == NULL) {
-			rc = mem_err_set(err, MEM_EUSAGE, "stage '%s': expected KEY=VALUE, not '%s'", spec, p);
+			rc = mem_err_set(err, MEM_EUSAGE,
+			    "stage '%s': expected KEY=VALUE, not '%s'", spec, p);
 			break;
 		}
 		if (eq) {
@@ -265,7 +271,7 @@ parse_params(struct mem_chain *c, struct mem_stage *s, const char *spec, const c
 			key = p;
 			val = eq + 1;
 		} else
-			p[-1] = ',';	/* undo the cut: the value goes on */
+			p[-1] = ','; /* undo the cut: the value goes on */
 		p = comma ? comma + 1 : NULL;
 	}
 	if (rc == 0 && key)
@@ -283,10 +289,12 @@ parse_expr(struct mem_chain *c, struct mem_stage *s, const char *spec, const cha
 	size_t n;
 
 	if (eq == NULL || eq == rest)
-		return mem_err_set(err, MEM_EUSAGE, "stage '%s': expected expr:NAME=EXPRESSION", spec);
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': expected expr:NAME=EXPRESSION",
+		    spec);
 	s->name = mem_xasprintf("%.*s", (int)(eq - rest), rest);
 	if (!valid_name(s->name))
-		return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid output name '%s'", spec, s->name);
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid output name '%s'", spec,
+		    s->name);
 	s->expr = mem_expr_compile(eq + 1, &e);
 	if (s->expr == NULL) {
 		if (e.column > 0)
@@ -306,7 +314,8 @@ mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 	memset(c, 0, sizeof *c);
 	for (char *const *sp = specs; sp && *sp; sp++) {
 		const char *spec = *sp, *colon = strchr(spec, ':');
-		char *name = colon ? mem_xasprintf("%.*s", (int)(colon - spec), spec) : mem_xstrdup(spec);
+		char *name =
+		    colon ? mem_xasprintf("%.*s", (int)(colon - spec), spec) : mem_xstrdup(spec);
 		struct mem_stage s;
 		int rc, prev;
 
@@ -315,17 +324,21 @@ mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 			s.kind = MEM_STAGE_EXPR;
 			s.mask = -1;
 			rc = colon ? parse_expr(c, &s, spec, colon + 1, err) :
-			    mem_err_set(err, MEM_EUSAGE, "stage 'expr': expected expr:NAME=EXPRESSION");
+				     mem_err_set(err, MEM_EUSAGE,
+					 "stage 'expr': expected expr:NAME=EXPRESSION");
 		} else if (is_builtin(name)) {
 			stage_default(&s, name);
 			rc = colon ? parse_params(c, &s, spec, colon + 1, err) : 0;
 		} else
-			rc = mem_err_set(err, MEM_EUSAGE, "unknown stage '%s' (see --list-stages)", name);
+			rc = mem_err_set(err, MEM_EUSAGE, "unknown stage '%s' (see --list-stages)",
+			    name);
 		free(name);
 		if (rc == 0 && (prev = find_stage(c, s.name)) >= 0)
-			rc = mem_err_set(err, MEM_EUSAGE, c->st[prev].write ?
-			    "stage '%s': output '%s' is already made by an earlier stage (rename it with as=)" :
-			    "stage '%s': output '%s' is used before it is given (give it first)",
+			rc = mem_err_set(err, MEM_EUSAGE,
+			    c->st[prev].write ? "stage '%s': output '%s' is already made by an "
+						"earlier stage (rename it with as=)" :
+						"stage '%s': output '%s' is used before it is "
+						"given (give it first)",
 			    spec, s.name);
 		if (rc < 0) {
 			stage_release(&s);

@@ -16,7 +16,7 @@
 struct mem_expr;
 
 enum mem_stage_kind {
-	MEM_STAGE_ND,		/* (a - b) / (a + b) */
+	MEM_STAGE_ND, /* (a - b) / (a + b) */
 	MEM_STAGE_EVI,
 	MEM_STAGE_SAVI,
 	MEM_STAGE_CLOUDMASK,
@@ -25,24 +25,24 @@ enum mem_stage_kind {
 
 struct mem_stage {
 	enum mem_stage_kind kind;
-	char *spec;		/* as given; NULL for an implied stage */
-	char *name;		/* the output: asset key and file stem */
-	const char *bands[3];	/* input bands by common name (indices, cloudmask) */
+	char *spec;	      /* as given; NULL for an implied stage */
+	char *name;	      /* the output: asset key and file stem */
+	const char *bands[3]; /* input bands by common name (indices, cloudmask) */
 	int nbands;
-	int write;		/* 1 when asked for with -s */
-	int mask;		/* index in the chain of the mask stage, or -1 */
-	double L;		/* savi */
-	unsigned long long classes;	/* cloudmask: bit k for class k */
-	int dilate;		/* cloudmask: pixels */
-	char *band;		/* cloudmask: the classification band (default "scl") */
-	struct mem_expr *expr;	/* expr: the compiled program */
-	int *refs;		/* expr: per name, the chain index of a stage, or -1 for a band */
+	int write;		    /* 1 when asked for with -s */
+	int mask;		    /* index in the chain of the mask stage, or -1 */
+	double L;		    /* savi */
+	unsigned long long classes; /* cloudmask: bit k for class k */
+	int dilate;		    /* cloudmask: pixels */
+	char *band;		    /* cloudmask: the classification band (default "scl") */
+	struct mem_expr *expr;	    /* expr: the compiled program */
+	int *refs; /* expr: per name, the chain index of a stage, or -1 for a band */
 };
 
 struct mem_chain {
 	struct mem_stage *st;
 	size_t n;
-	int halo;		/* rows of context a strip needs (the largest dilation) */
+	int halo; /* rows of context a strip needs (the largest dilation) */
 };
 
 /*

@@ -111,7 +111,9 @@ test_program(void)
 static void
 test_arrays(void)
 {
-	enum { N = 1000 };	/* more than one chunk, not a multiple of it */
+	enum {
+		N = 1000
+	}; /* more than one chunk, not a multiple of it */
 	static float a[N], b[N], c[N], out[N];
 	const float *vars[3] = { a, b, c };
 	struct mem_expr_error e;
@@ -123,8 +125,8 @@ test_arrays(void)
 		b[i] = (float)(i % 11) / 7.0f;
 		c[i] = (i % 97 == 0) ? NAN : (float)(i % 5);
 	}
-	x = mem_expr_compile("a > 0 && b < 1 ? min(a, b, c) * 2 + sqrt(abs(a)) : -(a + (b + (c + a)))",
-	    &e);
+	x = mem_expr_compile(
+	    "a > 0 && b < 1 ? min(a, b, c) * 2 + sqrt(abs(a)) : -(a + (b + (c + a)))", &e);
 	ok(x != NULL, "a nested expression compiles");
 	if (x == NULL)
 		return;
