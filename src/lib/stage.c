@@ -20,18 +20,16 @@
 static const struct index_def {
 	const char *name;
 	enum mem_stage_kind kind;
-	const char *bands[3];
-	const char *formula;
+	const char *bands[3];	/* a, b (and blue for EVI); the formulas are in mem_stage_help() */
 } indices[] = {
-	{ "ndvi", MEM_STAGE_ND, { "nir", "red" }, "(nir - red) / (nir + red)" },
-	{ "ndwi", MEM_STAGE_ND, { "green", "nir" }, "(green - nir) / (green + nir)" },
-	{ "mndwi", MEM_STAGE_ND, { "green", "swir16" }, "(green - swir16) / (green + swir16)" },
-	{ "nbr", MEM_STAGE_ND, { "nir", "swir22" }, "(nir - swir22) / (nir + swir22)" },
-	{ "ndbi", MEM_STAGE_ND, { "swir16", "nir" }, "(swir16 - nir) / (swir16 + nir)" },
-	{ "ndsi", MEM_STAGE_ND, { "green", "swir16" }, "(green - swir16) / (green + swir16)" },
-	{ "evi", MEM_STAGE_EVI, { "nir", "red", "blue" },
-	    "2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1)" },
-	{ "savi", MEM_STAGE_SAVI, { "nir", "red" }, "(1 + L) (nir - red) / (nir + red + L)" },
+	{ "ndvi", MEM_STAGE_ND, { "nir", "red" } },
+	{ "ndwi", MEM_STAGE_ND, { "green", "nir" } },
+	{ "mndwi", MEM_STAGE_ND, { "green", "swir16" } },
+	{ "nbr", MEM_STAGE_ND, { "nir", "swir22" } },
+	{ "ndbi", MEM_STAGE_ND, { "swir16", "nir" } },
+	{ "ndsi", MEM_STAGE_ND, { "green", "swir16" } },
+	{ "evi", MEM_STAGE_EVI, { "nir", "red", "blue" } },
+	{ "savi", MEM_STAGE_SAVI, { "nir", "red" } },
 };
 #define NINDICES (sizeof indices / sizeof *indices)
 
