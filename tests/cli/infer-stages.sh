@@ -99,6 +99,44 @@ case $msg in *"expr 'x': item '"*"' has no band 'swir16'"*) ok "the missing band
 
 check_exit "an expression of constants alone fails the item (exit 1)" 1 mem-infer -s 'expr:one=1 + 1' --workdir w < scene.json
 
+# Landsat Collection 2: the real USGS item states no scale or offset and
+# calls its NIR band nir08; its red and nir08 assets point at tiny files
+L=$(realdata stac/usgs-landsatlook/LC08_L2SP_028030_20200114_20200824_02_T1_SR.json)
+if [ -z "$L" ]; then
+	skip "no ../shared/realdata/stac/usgs-landsatlook (Landsat C2 item)"
+else
+	gdal_py - "$L" > lc8.json <<'PY'
+import json, sys
+import numpy as np
+from osgeo import gdal
+d = json.load(open(sys.argv[1]))
+for k, v in (("red", [10000, 0, 7273]), ("nir08", [20000, 20000, 7273])):
+    ds = gdal.GetDriverByName("GTiff").Create(k + ".tif", 3, 1, 1, gdal.GDT_UInt16)
+    ds.SetGeoTransform([500000, 30, 0, 4500000, 0, -30])
+    ds.GetRasterBand(1).WriteArray(np.array([v], dtype=np.uint16))
+    ds.GetRasterBand(1).SetNoDataValue(0)
+    ds = None
+    d["assets"][k]["href"] = k + ".tif"
+print(json.dumps(d))
+PY
+	sed -i "s|"href": "red.tif"|"href": "$T/red.tif"|; s|"href": "nir08.tif"|"href": "$T/nir08.tif"|" lc8.json
+	check "Landsat C2: ndvi and savi" sh -c "mem-infer -s ndvi -s savi --workdir w < lc8.json > lc8-out.json"
+	vals=$(gdal_py - <<'PY'
+import json
+from osgeo import gdal
+a = json.loads(open("lc8-out.json").readline())["assets"]
+out = []
+for k in ("ndvi", "savi"):
+    ds = gdal.Open(a[k]["href"])
+    out += ["nan" if x != x else "%.6f" % x for x in ds.GetRasterBand(1).ReadAsArray()[0]]
+print(" ".join(out))
+PY
+)
+	# reflectance DN * 2.75e-5 - 0.2: red 0.075, nir 0.35; DN 7273 is 0.0000075 in both
+	# ndvi (0.35 - 0.075) / 0.425 = 0.647059, savi 1.5 * 0.275 / 0.925 = 0.445946
+	[ "$vals" = "0.647059 nan 0.000000 0.445946 nan 0.000000" ] && ok "nir08 found, Landsat C2 scale and offset applied ($vals)" || not_ok "values: $vals"
+fi
+
 # reruns reuse every output
 before=$(stat -c %Y.%i "$dir/veg.tif")
 sleep 1
