@@ -34,6 +34,55 @@ struct mem_kern_ndvi_params {
 void mem_kern_ndvi_f32(const float *red, const float *nir, float *out, size_t n,
     const struct mem_kern_ndvi_params *p);
 
+/*
+ * Any normalized difference (a - b) / (a + b) is mem_kern_ndvi_f32 with
+ * nir = a and red = b: NDWI, MNDWI, NBR, NDBI and NDSI share its exact
+ * arithmetic and its GPU path.
+ */
+
+/* One input band: reflectance = value * scale + offset; nodata as stored. */
+struct mem_kern_band {
+	double scale, offset;
+	int has_nodata;
+	float nodata;
+};
+
+/*
+ * EVI = 2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1) on reflectance, in
+ * double precision, stored as float32; NaN where an input is nodata or NaN
+ * or the denominator is 0.  b[] describes nir, red and blue in that order.
+ */
+void mem_kern_evi_f32(const float *nir, const float *red, const float *blue, float *out, size_t n,
+    const struct mem_kern_band b[3]);
+
+/*
+ * SAVI = (1 + L) (nir - red) / (nir + red + L) on reflectance, as for EVI;
+ * b[] describes nir and red.
+ */
+void mem_kern_savi_f32(const float *nir, const float *red, float *out, size_t n,
+    const struct mem_kern_band b[2], double L);
+
+/* Reflectance of one band: value * scale + offset, NaN where nodata. */
+void mem_kern_reflectance_f32(const float *in, float *out, size_t n, const struct mem_kern_band *b);
+
+/* out[i] = NaN where mask[i] is not 0 (NaN included): a mask hides what it covers. */
+void mem_kern_apply_mask_f32(float *out, const float *mask, size_t n);
+
+/*
+ * Cloud mask from a classification band (Sentinel-2 SCL): 1 where the
+ * class is in the set (bit k of classes for class k, 0-63), 0 where not,
+ * NaN where the input is nodata or NaN; then every clear pixel within
+ * dilate pixels (a square window) of a masked one becomes 1.
+ *
+ * in holds in_rows rows of w pixels; out receives rows rows of w pixels,
+ * those of in starting at row top.  The rows of in above and below are the
+ * halo that dilation reads, so strips join without seams; at the edge of
+ * the image there is less halo and the window is cut there.  scratch holds
+ * 2 * w * in_rows bytes.
+ */
+void mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
+    unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch);
+
 /* 1 when a CUDA device can run the kernels (always 0 in a CPU-only build). */
 int mem_kern_cuda_available(void);
 

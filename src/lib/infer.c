@@ -1,7 +1,7 @@
 /*
  * infer.c - inference stages.
  *
- * NDVI reads red and NIR in strips.  Each OpenMP thread keeps its own GDAL
+ * The chain of stages reads its bands in strips.  Each OpenMP thread keeps its own GDAL
  * dataset handles (GDAL handles are not thread-safe), decodes its strip,
  * runs the kernel and hands the strip to the writer under a lock; GeoTIFF
  * compression of the written blocks runs on GDAL's own worker threads
@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <cpl_conv.h>
+#include <ctype.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <cpl_error.h>
@@ -21,29 +22,15 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "expr.h"
 #include "files.h"
 #include "infer.h"
 #include "item.h"
 #include "kern.h"
 #include "raster.h"
+#include "stage.h"
 
-static const char *stages[] = { "ndvi", NULL };
 static _Thread_local const char *last_device = "cpu";
-
-int
-mem_infer_stage_known(const char *name)
-{
-	for (const char **s = stages; *s; s++)
-		if (strcmp(*s, name) == 0)
-			return 1;
-	return 0;
-}
-
-const char *
-mem_infer_stage_list(void)
-{
-	return "ndvi";
-}
 
 const char *
 mem_infer_last_device(void)
@@ -103,45 +90,219 @@ same_grid(GDALDatasetH a, GDALDatasetH b)
 	    fabs(wa - wb) < fabs(ga[1]) && fabs(ha - hb) < fabs(ga[5]);
 }
 
+/* Names a band may have besides its common name: Landsat's nir08, Sentinel-2's asset keys. */
+static const struct {
+	const char *name, *alt[3];
+} aliases[] = {
+	{ "nir", { "nir08", "B08" } }, { "red", { "B04" } }, { "green", { "B03" } },
+	{ "blue", { "B02" } }, { "swir16", { "B11" } }, { "swir22", { "B12" } },
+};
+
+/* Bands in reflectance units once scaled: the ones a collection default applies to. */
 static int
-run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
-    struct mem_err *err)
+reflective(const char *name)
 {
-	struct mem_band red, nir;
-	struct mem_kern_ndvi_params p;
-	GDALDatasetH rds, nds, out = NULL;
-	char **co, *tmp = NULL;
-	const char *rhref, *nhref;
+	static const char *names[] = { "coastal", "blue", "green", "red", "yellow", "rededge",
+		"rededge1", "rededge2", "rededge3", "nir", "nir08", "nir09", "swir16", "swir22",
+		"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12",
+		NULL };
+
+	for (const char **n = names; *n; n++)
+		if (strcasecmp(*n, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+prop_starts(const json_t *item, const char *key, const char *prefix)
+{
+	const char *v = mem_item_prop_string(item, key);
+
+	return v && strncasecmp(v, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * Sentinel-2 from processing baseline 04.00 (25 January 2022) stores
+ * DN = 10000 * reflectance + 1000: the baseline from the item's property,
+ * else from the product name's _Nxxxx_, else from the date.
+ */
+static int
+s2_has_boa_offset(const json_t *item)
+{
+	const char *pb = mem_item_prop_string(item, "s2:processing_baseline");
+	const char *id = mem_item_id(item), *n;
+	json_t *applied = json_object_get(json_object_get(item, "properties"),
+	    "earthsearch:boa_offset_applied");
+	char date[11];
+
+	if (json_is_true(applied))
+		return 0;
+	if (pb)
+		return atof(pb) >= 4.0;
+	if (id && (n = strstr(id, "_N")) && strlen(n) >= 7 && isdigit((unsigned char)n[2]) &&
+	    isdigit((unsigned char)n[5]))
+		return atoi(n + 2) >= 400;
+	return mem_item_date(item, date, NULL) == 0 && strcmp(date, "2022-01-25") >= 0;
+}
+
+/*
+ * An item that states no scale or offset for a reflective band gets its
+ * collection's: Sentinel-2 DN / 10000 (and the BOA offset when its
+ * baseline has one), Landsat Collection 2 level 2 DN * 2.75e-5 - 0.2.
+ * Indices with constants (EVI, SAVI) are wrong without it.
+ */
+static void
+collection_scale(const json_t *item, const char *name, struct mem_band *b)
+{
+	const char *id = mem_item_id(item), *coll = json_string_value(json_object_get(item,
+	    "collection"));
+
+	if (b->has_scale || b->has_offset || !(reflective(name) || reflective(b->asset_key)))
+		return;
+	if (prop_starts(item, "platform", "sentinel-2") || prop_starts(item, "constellation",
+	    "sentinel-2") || (coll && strncasecmp(coll, "sentinel-2", 10) == 0) ||
+	    (id && (strncmp(id, "S2A_", 4) == 0 || strncmp(id, "S2B_", 4) == 0 ||
+	    strncmp(id, "S2C_", 4) == 0))) {
+		b->scale = 1e-4;
+		b->offset = s2_has_boa_offset(item) ? -0.1 : 0;
+	} else if (prop_starts(item, "platform", "landsat") ||
+	    (coll && strncasecmp(coll, "landsat-c2", 10) == 0) ||
+	    (id && strlen(id) > 10 && id[0] == 'L' && strncmp(id + 4, "_L2S", 4) == 0)) {
+		b->scale = 2.75e-5;
+		b->offset = -0.2;
+	}
+}
+
+/* Bands of classes, not measurements: never interpolated when resampled. */
+static int
+categorical(const char *name, const struct mem_band *b)
+{
+	json_t *roles = json_object_get(b->asset, "roles"), *r;
+	size_t i;
+
+	if (strcasecmp(name, "scl") == 0 || strncasecmp(name, "qa", 2) == 0 ||
+	    strcasecmp(b->asset_key, "scl") == 0 || strncasecmp(b->asset_key, "qa", 2) == 0)
+		return 1;
+	json_array_foreach(roles, i, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), "classification") == 0)
+			return 1;
+	return 0;
+}
+
+/* One band read for the chain. */
+struct input {
+	struct mem_band b;
+	const char *href;
+	GDALDatasetH ds;
+	int w, h;
+	int nearest;		/* classes: no interpolation when resampled */
+	int need_refl;		/* an expression reads it as reflectance */
+	struct mem_kern_band kb;
+};
+
+#define MAX_INPUTS 32
+
+/* What one stage reads and writes for one item. */
+struct slot {
+	int in[3];		/* inputs of an index or mask */
+	int *vin;		/* expr: per name, an input, or -1 for a stage */
+	GDALDatasetH out;	/* NULL when not written this time */
+	char *tmp, *path;
+};
+
+struct run {
+	const json_t *item;
+	const struct mem_chain *c;
+	struct input in[MAX_INPUTS];
+	int nin;
+	struct slot *sl;
+};
+
+/* The input for band name (or one of its aliases), opened once per band. */
+static int
+add_input(struct run *r, const char *name, int nearest, struct mem_err *err)
+{
+	struct mem_band b;
+	struct mem_err first;
+	size_t a;
+	int i;
+
+	if (mem_item_find_band(r->item, name, &b, &first) < 0) {
+		for (a = 0; a < sizeof aliases / sizeof *aliases; a++)
+			if (strcmp(aliases[a].name, name) == 0)
+				break;
+		for (i = 0; a < sizeof aliases / sizeof *aliases && i < 3 && aliases[a].alt[i]; i++)
+			if (mem_item_find_band(r->item, aliases[a].alt[i], &b, NULL) == 0)
+				break;
+		if (a == sizeof aliases / sizeof *aliases || i == 3 || aliases[a].alt[i] == NULL) {
+			*err = first;
+			return -1;
+		}
+	}
+	collection_scale(r->item, name, &b);
+	nearest |= categorical(name, &b);
+	for (i = 0; i < r->nin; i++)
+		if (r->in[i].b.asset == b.asset && r->in[i].b.index == b.index) {
+			r->in[i].nearest |= nearest;
+			return i;
+		}
+	if (r->nin == MAX_INPUTS)
+		return mem_err_set(err, MEM_EITEM, "item '%s': more than %d bands", mem_item_id(r->item),
+		    MAX_INPUTS);
+	r->in[i].b = b;
+	r->in[i].href = mem_asset_href(b.asset);
+	r->in[i].nearest = nearest;
+	r->in[i].ds = open_band(r->item, &b, err);
+	if (r->in[i].ds == NULL)
+		return -1;
+	r->in[i].w = GDALGetRasterXSize(r->in[i].ds);
+	r->in[i].h = GDALGetRasterYSize(r->in[i].ds);
+	r->in[i].kb.scale = b.scale;
+	r->in[i].kb.offset = b.offset;
+	band_nodata(r->in[i].ds, &b, &r->in[i].kb.has_nodata, &r->in[i].kb.nodata);
+	return r->nin++;
+}
+
+/* Finds and opens every band the stages read. */
+static int
+resolve(struct run *r, struct mem_err *err)
+{
+	for (size_t k = 0; k < r->c->n; k++) {
+		const struct mem_stage *s = &r->c->st[k];
+		struct slot *sl = &r->sl[k];
+
+		if (s->kind == MEM_STAGE_EXPR) {
+			size_t nv = mem_expr_nvars(s->expr);
+
+			sl->vin = mem_xcalloc(nv ? nv : 1, sizeof *sl->vin);
+			for (size_t v = 0; v < nv; v++) {
+				sl->vin[v] = -1;
+				if (s->refs[v] >= 0)
+					continue;
+				sl->vin[v] = add_input(r, mem_expr_var(s->expr, v), 0, err);
+				if (sl->vin[v] < 0)
+					return mem_err_prefix(err, "expr '%s'", s->name);
+				r->in[sl->vin[v]].need_refl = 1;
+			}
+			continue;
+		}
+		for (int j = 0; j < s->nbands; j++)
+			if ((sl->in[j] = add_input(r, s->bands[j], s->kind == MEM_STAGE_CLOUDMASK,
+			    err)) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* Creates the float32 output of one stage under a temporary name. */
+static GDALDatasetH
+create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const char *name, const char *path,
+    const char *tmp, struct mem_err *err)
+{
+	char **co = mem_raster_tiff_options(NULL);
+	GDALDatasetH out;
 	double gt[6];
-	int w, h, strip, nstrips, failed = 0, use_cuda;
-	char msg[MEM_ERR_MSG] = "";
 
-	if (mem_item_find_band(item, "red", &red, err) < 0 ||
-	    mem_item_find_band(item, "nir", &nir, err) < 0)
-		return -1;
-	rds = open_band(item, &red, err);
-	if (rds == NULL)
-		return -1;
-	nds = open_band(item, &nir, err);
-	if (nds == NULL) {
-		GDALClose(rds);
-		return -1;
-	}
-	if (!same_grid(rds, nds)) {
-		mem_err_set(err, MEM_EITEM, "item '%s': red and nir bands cover different areas",
-		    mem_item_id(item));
-		goto fail;
-	}
-	w = GDALGetRasterXSize(rds);
-	h = GDALGetRasterYSize(rds);
-	p.red_scale = red.scale;
-	p.red_offset = red.offset;
-	p.nir_scale = nir.scale;
-	p.nir_offset = nir.offset;
-	band_nodata(rds, &red, &p.red_has_nodata, &p.red_nodata);
-	band_nodata(nds, &nir, &p.nir_has_nodata, &p.nir_nodata);
-
-	co = mem_raster_tiff_options(NULL);
 	for (char **c = o->co; c && *c; c++) {
 		char *key = NULL;
 		const char *val = CPLParseNameValue(*c, &key);
@@ -154,20 +315,244 @@ run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
 		co = CSLSetNameValue(co, "PREDICTOR", "3");
 	if (strcasecmp(CSLFetchNameValueDef(co, "COMPRESS", ""), "ZSTD") != 0)
 		co = CSLSetNameValue(co, "ZSTD_LEVEL", NULL);
-	tmp = mem_tmp_name(path);
 	CPLErrorReset();
-	out = GDALCreate(GDALGetDriverByName("GTiff"), tmp, w, h, 1, GDT_Float32, co);
+	out = GDALCreate(GDALGetDriverByName("GTiff"), tmp, GDALGetRasterXSize(ref),
+	    GDALGetRasterYSize(ref), 1, GDT_Float32, co);
 	CSLDestroy(co);
 	if (out == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", path, CPLGetLastErrorMsg());
-		goto fail;
+		return NULL;
 	}
-	if (GDALGetGeoTransform(rds, gt) == CE_None)
+	if (GDALGetGeoTransform(ref, gt) == CE_None)
 		GDALSetGeoTransform(out, gt);
-	if (GDALGetSpatialRef(rds))
-		GDALSetSpatialRef(out, GDALGetSpatialRef(rds));
+	if (GDALGetSpatialRef(ref))
+		GDALSetSpatialRef(out, GDALGetSpatialRef(ref));
 	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), NAN);
-	GDALSetDescription(GDALGetRasterBand(out, 1), "ndvi");
+	GDALSetDescription(GDALGetRasterBand(out, 1), name);
+	return out;
+}
+
+/* Per-thread state of the strip loop: its own handles and buffers. */
+struct worker {
+	GDALDatasetH ds[MAX_INPUTS];
+	float *raw[MAX_INPUTS], *refl[MAX_INPUTS];
+	float **sout;
+	unsigned char *scratch;
+};
+
+static int
+worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int halo,
+    struct mem_err *err)
+{
+	size_t n = w * strip, nh = w * (strip + 2 * (size_t)halo);
+	int ok = 1;
+
+	memset(t, 0, sizeof *t);
+	t->sout = mem_xcalloc(r->c->n, sizeof *t->sout);
+	for (int i = 0; i < r->nin && ok; i++) {
+		ok = (t->raw[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
+		if (ok && r->in[i].need_refl)
+			ok = (t->refl[i] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+	}
+	for (size_t k = 0; k < r->c->n && ok; k++)
+		ok = (t->sout[k] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+	if (ok)
+		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
+	if (!ok)
+		return mem_err_set(err, MEM_EITEM, "out of memory for a strip of %zu rows", strip);
+	for (int i = 0; i < r->nin; i++) {
+		int j;
+
+		/* bands of one file share a handle */
+		for (j = 0; j < i; j++)
+			if (strcmp(r->in[j].href, r->in[i].href) == 0)
+				break;
+		t->ds[i] = j < i ? t->ds[j] : mem_raster_open(r->in[i].href, err);
+		if (t->ds[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+worker_release(struct worker *t, const struct run *r)
+{
+	for (int i = 0; i < r->nin; i++) {
+		int j;
+
+		for (j = 0; j < i; j++)
+			if (t->ds[j] == t->ds[i])
+				break;
+		if (t->ds[i] && j == i)
+			GDALClose(t->ds[i]);
+		VSIFree(t->raw[i]);
+		VSIFree(t->refl[i]);
+	}
+	for (size_t k = 0; t->sout && k < r->c->n; k++)
+		VSIFree(t->sout[k]);
+	free(t->sout);
+	VSIFree(t->scratch);
+}
+
+/*
+ * Reads rows [y0, y0 + rows) of the reference grid (w x h) from input i
+ * into buf, resampling an input at another resolution over the same extent.
+ */
+static CPLErr
+read_rows(const struct input *in, GDALDatasetH ds, int w, int h, int y0, int rows, float *buf)
+{
+	GDALRasterIOExtraArg ex;
+	int ny0, nrows;
+
+	if (in->w == w && in->h == h)
+		return GDALRasterIO(GDALGetRasterBand(ds, in->b.index), GF_Read, 0, y0, w, rows, buf, w,
+		    rows, GDT_Float32, 0, 0);
+	INIT_RASTERIO_EXTRA_ARG(ex);
+	ex.eResampleAlg = in->nearest ? GRIORA_NearestNeighbour : GRIORA_Bilinear;
+	/*
+	 * The exact source window of the strip, fractional where the strip
+	 * does not start on a source row: each strip then samples the source
+	 * where the whole image would, so strips join without seams.
+	 */
+	ex.bFloatingPointWindowValidity = TRUE;
+	ex.dfXOff = 0;
+	ex.dfXSize = in->w;
+	ex.dfYOff = (double)y0 * in->h / h;
+	ex.dfYSize = (double)rows * in->h / h;
+	ny0 = (int)floor(ex.dfYOff);
+	nrows = (int)ceil(ex.dfYOff + ex.dfYSize) - ny0;
+	if (nrows < 1)
+		nrows = 1;
+	if (ny0 + nrows > in->h)
+		nrows = in->h - ny0;
+	return GDALRasterIOEx(GDALGetRasterBand(ds, in->b.index), GF_Read, 0, ny0, in->w, nrows, buf,
+	    w, rows, GDT_Float32, 0, 0, &ex);
+}
+
+/* Runs stage k over one strip of n = w * rows pixels; top rows of halo precede it in raw. */
+static int
+run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int top, int inrows,
+    int use_cuda)
+{
+	const struct mem_stage *s = &r->c->st[k];
+	const struct slot *sl = &r->sl[k];
+	size_t n = (size_t)w * rows, off = (size_t)w * top;
+	float *out = t->sout[k];
+	const struct input *a = &r->in[sl->in[0]], *b = &r->in[sl->in[1]];
+	int rc = 0;
+
+	switch (s->kind) {
+	case MEM_STAGE_ND: {
+		struct mem_kern_ndvi_params p;
+
+		/* (a - b) / (a + b) is the NDVI kernel with nir = a, red = b */
+		p.nir_scale = a->kb.scale;
+		p.nir_offset = a->kb.offset;
+		p.nir_has_nodata = a->kb.has_nodata;
+		p.nir_nodata = a->kb.nodata;
+		p.red_scale = b->kb.scale;
+		p.red_offset = b->kb.offset;
+		p.red_has_nodata = b->kb.has_nodata;
+		p.red_nodata = b->kb.nodata;
+		if (!use_cuda || mem_kern_ndvi_cuda(t->raw[sl->in[1]] + off, t->raw[sl->in[0]] + off,
+		    out, n, &p) < 0)
+			mem_kern_ndvi_f32(t->raw[sl->in[1]] + off, t->raw[sl->in[0]] + off, out, n, &p);
+		break;
+	}
+	case MEM_STAGE_EVI: {
+		struct mem_kern_band kb[3] = { a->kb, b->kb, r->in[sl->in[2]].kb };
+
+		mem_kern_evi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off,
+		    t->raw[sl->in[2]] + off, out, n, kb);
+		break;
+	}
+	case MEM_STAGE_SAVI: {
+		struct mem_kern_band kb[2] = { a->kb, b->kb };
+
+		mem_kern_savi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n, kb, s->L);
+		break;
+	}
+	case MEM_STAGE_CLOUDMASK:
+		mem_kern_cloudmask_f32(t->raw[sl->in[0]], out, w, inrows, top, rows, s->classes,
+		    a->kb.has_nodata, a->kb.nodata, s->dilate, t->scratch);
+		break;
+	case MEM_STAGE_EXPR: {
+		size_t nv = mem_expr_nvars(s->expr);
+		const float *vars[64];
+
+		for (size_t v = 0; v < nv && v < 64; v++)
+			vars[v] = s->refs[v] >= 0 ? t->sout[s->refs[v]] : t->refl[sl->vin[v]];
+		rc = mem_expr_eval(s->expr, vars, out, n);
+		break;
+	}
+	}
+	if (s->mask >= 0)
+		mem_kern_apply_mask_f32(out, t->sout[s->mask], n);
+	return rc;
+}
+
+/*
+ * Runs the chain over the item in one pass: each strip of whole input
+ * block rows is read once, every stage runs on it in memory, and the
+ * outputs asked for (and not already made) are written.
+ */
+static int
+run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
+    struct mem_err *err)
+{
+	const struct mem_chain *c = o->chain;
+	struct run r;
+	int ref = 0, w, h, strip, nstrips, halo = c->halo, failed = 0, use_cuda, nout = 0, rc = -1;
+	char msg[MEM_ERR_MSG] = "";
+
+	memset(&r, 0, sizeof r);
+	r.item = item;
+	r.c = c;
+	r.sl = mem_xcalloc(c->n, sizeof *r.sl);
+	for (size_t k = 0; k < c->n; k++) {
+		char *name;
+
+		if (!c->st[k].write)
+			continue;
+		name = mem_xasprintf("%s.tif", c->st[k].name);
+		r.sl[k].path = mem_path_join(dir, name);
+		free(name);
+		if (!mem_path_exists(r.sl[k].path))
+			nout++;
+	}
+	if (nout == 0) {
+		rc = 0;
+		goto done;
+	}
+	if (resolve(&r, err) < 0)
+		goto done;
+	if (r.nin == 0) {
+		/* an expression of constants and nothing else has no grid to fill */
+		mem_err_set(err, MEM_EITEM, "item '%s': the stages read no band", mem_item_id(item));
+		goto done;
+	}
+	/* the finest band is the grid: coarser ones (B8A, SCL at 20 m) are resampled onto it */
+	for (int i = 1; i < r.nin; i++)
+		if (r.in[i].w > r.in[ref].w)
+			ref = i;
+	for (int i = 0; i < r.nin; i++)
+		if (!same_grid(r.in[ref].ds, r.in[i].ds)) {
+			mem_err_set(err, MEM_EITEM, "item '%s': bands '%s' and '%s' cover different areas",
+			    mem_item_id(item), r.in[ref].b.asset_key, r.in[i].b.asset_key);
+			goto done;
+		}
+	w = r.in[ref].w;
+	h = r.in[ref].h;
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
+
+		if (sl->path == NULL || mem_path_exists(sl->path))
+			continue;
+		sl->tmp = mem_tmp_name(sl->path);
+		sl->out = create_output(o, r.in[ref].ds, c->st[k].name, sl->path, sl->tmp, err);
+		if (sl->out == NULL)
+			goto done;
+	}
 
 	use_cuda = o->device != MEM_DEVICE_CPU && mem_kern_cuda_available();
 	if (o->device == MEM_DEVICE_CUDA && !use_cuda) {
@@ -178,7 +563,7 @@ run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
 		    "this build has no CUDA support (configure --enable-cuda)"
 #endif
 		);
-		goto fail;
+		goto done;
 	}
 	last_device = use_cuda ? "cuda" : "cpu";
 	/*
@@ -189,35 +574,27 @@ run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
 	{
 		int bw, bh;
 
-		GDALGetBlockSize(GDALGetRasterBand(rds, red.index), &bw, &bh);
+		GDALGetBlockSize(GDALGetRasterBand(r.in[ref].ds, r.in[ref].b.index), &bw, &bh);
 		if (bh <= 1 || bh > h)
 			bh = 256 < h ? 256 : h;
 		strip = bh;
 		while ((long)strip * w < (use_cuda ? 1L << 24 : 1L << 22) && strip < h && bh < 4096)
 			strip += bh;
 	}
+	/* a test knob: small strips show that strips join without seams */
+	if (atoi(CPLGetConfigOption("MEM_INFER_STRIP_ROWS", "0")) > 0)
+		strip = atoi(CPLGetConfigOption("MEM_INFER_STRIP_ROWS", "0"));
 	if (strip > h)
 		strip = h;
 	nstrips = (h + strip - 1) / strip;
-	rhref = mem_asset_href(red.asset);
-	nhref = mem_asset_href(nir.asset);
 
 #pragma omp parallel num_threads(o->threads > 0 ? o->threads : omp_get_max_threads())
 	{
 		struct mem_err terr;
-		GDALDatasetH tr = NULL, tn = NULL;
-		size_t n = (size_t)w * (size_t)strip;
-		float *rb = VSI_MALLOC_VERBOSE(n * sizeof(float));
-		float *nb = VSI_MALLOC_VERBOSE(n * sizeof(float));
-		float *ob = VSI_MALLOC_VERBOSE(n * sizeof(float));
+		struct worker t;
 
 		mem_err_clear(&terr);
-		if (rb && nb && ob) {
-			tr = mem_raster_open(rhref, &terr);
-			tn = tr ? mem_raster_open(nhref, &terr) : NULL;
-		} else
-			mem_err_set(&terr, MEM_EITEM, "out of memory for a strip of %d rows", strip);
-		if (tn == NULL) {
+		if (worker_init(&t, &r, (size_t)w, (size_t)strip, halo, &terr) < 0) {
 #pragma omp critical(mem_infer_err)
 			{
 				if (!failed)
@@ -228,87 +605,93 @@ run_ndvi(const json_t *item, const struct mem_infer_opts *o, const char *path,
 #pragma omp for schedule(dynamic, 1)
 		for (int s = 0; s < nstrips; s++) {
 			int y0 = s * strip, rows = h - y0 < strip ? h - y0 : strip;
-			GDALRasterIOExtraArg ex;
-			int nw = GDALGetRasterXSize(tn ? tn : rds), nh = GDALGetRasterYSize(tn ? tn : rds);
-			int ny0, nrows;
-			CPLErr e;
+			/* dilation reads halo rows above and below, cut at the image's edges */
+			int top = y0 < halo ? y0 : halo;
+			int bot = h - (y0 + rows) < halo ? h - (y0 + rows) : halo;
+			CPLErr e = CE_None;
+			int bad = -1;
 
 			if (failed)
 				continue;
-			INIT_RASTERIO_EXTRA_ARG(ex);
-			ex.eResampleAlg = GRIORA_Bilinear;
-			e = GDALRasterIO(GDALGetRasterBand(tr, red.index), GF_Read, 0, y0, w, rows, rb, w,
-			    rows, GDT_Float32, 0, 0);
-			/* nir may be at another resolution over the same extent */
-			ny0 = (int)((double)y0 * nh / h);
-			nrows = (int)((double)(y0 + rows) * nh / h + 0.5) - ny0;
-			if (nrows < 1)
-				nrows = 1;
-			if (ny0 + nrows > nh)
-				nrows = nh - ny0;
-			if (e == CE_None)
-				e = GDALRasterIOEx(GDALGetRasterBand(tn, nir.index), GF_Read, 0, ny0, nw,
-				    nrows, nb, w, rows, GDT_Float32, 0, 0, nw == w ? NULL : &ex);
+			for (int i = 0; i < r.nin && e == CE_None; i++) {
+				e = read_rows(&r.in[i], t.ds[i], w, h, y0 - top, rows + top + bot, t.raw[i]);
+				bad = i;
+				if (e == CE_None && r.in[i].need_refl)
+					mem_kern_reflectance_f32(t.raw[i] + (size_t)w * top, t.refl[i],
+					    (size_t)w * rows, &r.in[i].kb);
+			}
 			if (e != CE_None) {
 #pragma omp critical(mem_infer_err)
 				{
 					if (!failed)
-						snprintf(msg, sizeof msg, "cannot read '%s': %s", rhref,
+						snprintf(msg, sizeof msg, "cannot read '%s': %s", r.in[bad].href,
 						    CPLGetLastErrorMsg());
 					failed = 1;
 				}
 				continue;
 			}
-			if (!use_cuda || mem_kern_ndvi_cuda(rb, nb, ob, (size_t)w * rows, &p) < 0)
-				mem_kern_ndvi_f32(rb, nb, ob, (size_t)w * rows, &p);
+			for (size_t k = 0; k < c->n; k++)
+				if (run_stage(&r, &t, k, w, rows, top, rows + top + bot, use_cuda) < 0) {
+#pragma omp critical(mem_infer_err)
+					{
+						if (!failed)
+							snprintf(msg, sizeof msg, "out of memory in stage '%s'",
+							    c->st[k].name);
+						failed = 1;
+					}
+				}
 #pragma omp critical(mem_infer_write)
-			{
-				if (GDALRasterIO(GDALGetRasterBand(out, 1), GF_Write, 0, y0, w, rows, ob, w,
-				    rows, GDT_Float32, 0, 0) != CE_None && !failed) {
-					snprintf(msg, sizeof msg, "cannot write '%s': %s", path,
+			for (size_t k = 0; k < c->n; k++) {
+				if (r.sl[k].out == NULL || failed)
+					continue;
+				if (GDALRasterIO(GDALGetRasterBand(r.sl[k].out, 1), GF_Write, 0, y0, w, rows,
+				    t.sout[k], w, rows, GDT_Float32, 0, 0) != CE_None) {
+					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].path,
 					    CPLGetLastErrorMsg());
 					failed = 1;
 				}
 			}
 		}
-		if (tr)
-			GDALClose(tr);
-		if (tn)
-			GDALClose(tn);
-		VSIFree(rb);
-		VSIFree(nb);
-		VSIFree(ob);
+		worker_release(&t, &r);
 	}
 	if (failed) {
 		mem_err_set(err, MEM_EITEM, "item '%s': %s", mem_item_id(item), msg);
-		goto fail;
+		goto done;
 	}
-	if (mem_raster_close(out) < 0) {
-		out = NULL;
-		mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", path, CPLGetLastErrorMsg());
-		goto fail;
-	}
-	out = NULL;
-	GDALClose(rds);
-	GDALClose(nds);
-	{
-		int rc = mem_commit_file(tmp, path, err);
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
 
-		free(tmp);
-		return rc;
+		GDALDatasetH out = sl->out;
+
+		if (out == NULL)
+			continue;
+		sl->out = NULL;
+		if (mem_raster_close(out) < 0) {
+			mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", sl->path, CPLGetLastErrorMsg());
+			goto done;
+		}
+		if (mem_commit_file(sl->tmp, sl->path, err) < 0)
+			goto done;
+		free(sl->tmp);
+		sl->tmp = NULL;
 	}
-fail:
-	if (out)
-		GDALClose(out);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
+	rc = 0;
+done:
+	for (size_t k = 0; k < c->n; k++) {
+		if (r.sl[k].out)
+			GDALClose(r.sl[k].out);
+		if (r.sl[k].tmp) {
+			unlink(r.sl[k].tmp);
+			free(r.sl[k].tmp);
+		}
+		free(r.sl[k].path);
+		free(r.sl[k].vin);
 	}
-	GDALClose(rds);
-	GDALClose(nds);
-	return -1;
+	free(r.sl);
+	for (int i = 0; i < r.nin; i++)
+		GDALClose(r.in[i].ds);
+	return rc;
 }
-
 /* The facts about an input that decide a result: ids, and checksums where known. */
 static json_t *
 input_params(const json_t *item, const struct mem_infer_opts *o)
@@ -391,26 +774,30 @@ mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_er
 	json_decref(params);
 	if (mem_workdir(dir, err) < 0)
 		goto fail;
+	if (run_chain(item, o, dir, err) < 0)
+		goto fail;
 	out = mem_item_derive(item, id, "infer");
-	json_object_set_new(out, "collection", json_string(o->stages[0]));
-	for (char **s = o->stages; *s; s++) {
-		char *name = mem_xasprintf("%s.tif", *s), *path = mem_path_join(dir, name);
+	for (size_t k = 0, first = 1; k < o->chain->n; k++) {
+		const struct mem_stage *s = &o->chain->st[k];
+		char *name, *path;
 		json_t *a;
 
+		if (!s->write)
+			continue;
+		/* the collection is the first output's name, as it was with one stage */
+		if (first)
+			json_object_set_new(out, "collection", json_string(s->name));
+		first = 0;
+		name = mem_xasprintf("%s.tif", s->name);
+		path = mem_path_join(dir, name);
 		free(name);
-		if (!mem_path_exists(path) && strcmp(*s, "ndvi") == 0 &&
-		    run_ndvi(item, o, path, err) < 0) {
-			free(path);
-			json_decref(out);
-			goto fail;
-		}
-		a = describe(path, *s, err);
+		a = describe(path, s->name, err);
 		free(path);
 		if (a == NULL) {
 			json_decref(out);
 			goto fail;
 		}
-		json_object_set_new(json_object_get(out, "assets"), *s, a);
+		json_object_set_new(json_object_get(out, "assets"), s->name, a);
 	}
 	mem_item_add_extension(out, MEM_EXT_RASTER);
 	mem_item_add_extension(out, MEM_EXT_FILE);

@@ -14,23 +14,21 @@
 
 enum mem_device { MEM_DEVICE_AUTO, MEM_DEVICE_CPU, MEM_DEVICE_CUDA };
 
+struct mem_chain;
+
 struct mem_infer_opts {
-	char **stages;		/* NULL-terminated stage names */
+	char **stages;		/* NULL-terminated stage specs as given (they name the result) */
+	const struct mem_chain *chain;	/* the same, parsed (mem_chain_parse) */
 	const char *workdir;
 	enum mem_device device;
 	char **co;		/* GeoTIFF creation options KEY=VALUE, NULL-terminated */
 	int threads;		/* 0 = all CPUs */
 };
 
-/* 1 when name is a known stage. */
-int mem_infer_stage_known(const char *name);
-/* The known stage names, comma-separated, for messages. */
-const char *mem_infer_stage_list(void);
-
 /*
- * Runs the stages on item and returns a new result item whose assets are
- * the stages' outputs under WORKDIR/results/ID/.  Outputs already present
- * (same deterministic id) are reused.
+ * Runs the chain on item, fused over strips, and returns a new result item
+ * whose assets are the outputs asked for, under WORKDIR/results/ID/.
+ * Outputs already present (same deterministic id) are reused.
  */
 json_t *mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_err *err);
 

@@ -392,12 +392,16 @@ band_numbers(const json_t *asset, int index, struct mem_band *band)
 	/* STAC 1.1 names them raster:scale and raster:offset */
 	if (json_is_number(v = json_object_get(b, "scale")) ||
 	    json_is_number(v = json_object_get(b, "raster:scale")) ||
-	    json_is_number(v = json_object_get(asset, "raster:scale")))
+	    json_is_number(v = json_object_get(asset, "raster:scale"))) {
 		band->scale = json_number_value(v);
+		band->has_scale = 1;
+	}
 	if (json_is_number(v = json_object_get(b, "offset")) ||
 	    json_is_number(v = json_object_get(b, "raster:offset")) ||
-	    json_is_number(v = json_object_get(asset, "raster:offset")))
+	    json_is_number(v = json_object_get(asset, "raster:offset"))) {
 		band->offset = json_number_value(v);
+		band->has_offset = 1;
+	}
 	v = json_object_get(b, "nodata");
 	if (v == NULL)
 		v = json_object_get(asset, "nodata");

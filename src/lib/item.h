@@ -63,6 +63,7 @@ struct mem_band {
 	json_t *asset;		/* borrowed */
 	int index;		/* 1-based band of the asset's raster */
 	double scale, offset;	/* raster:bands; 1 and 0 when absent */
+	int has_scale, has_offset;	/* whether the item stated them */
 	int has_nodata;
 	double nodata;
 };

@@ -1,0 +1,60 @@
+/*
+ * stage.h - the stages of mem-infer and the chain that -s options build.
+ *
+ * A stage spec is NAME[:KEY=VALUE[,KEY=VALUE]...], or expr:OUT=EXPRESSION.
+ * A value may itself hold commas (classes=3,8,9,10): a comma-separated
+ * piece without "=" continues the value before it.  A stage may read the
+ * outputs of the stages before it (mask=cloudmask, a name in an
+ * expression); a built-in stage named that way but not given with -s is
+ * added before it with its defaults, computed and not written.
+ */
+#ifndef MEM_STAGE_H
+#define MEM_STAGE_H
+
+#include "memories.h"
+
+struct mem_expr;
+
+enum mem_stage_kind {
+	MEM_STAGE_ND, /* (a - b) / (a + b) */
+	MEM_STAGE_EVI,
+	MEM_STAGE_SAVI,
+	MEM_STAGE_CLOUDMASK,
+	MEM_STAGE_EXPR,
+};
+
+struct mem_stage {
+	enum mem_stage_kind kind;
+	char *spec;	      /* as given; NULL for an implied stage */
+	char *name;	      /* the output: asset key and file stem */
+	const char *bands[3]; /* input bands by common name (indices, cloudmask) */
+	int nbands;
+	int write;		    /* 1 when asked for with -s */
+	int mask;		    /* index in the chain of the mask stage, or -1 */
+	double L;		    /* savi */
+	unsigned long long classes; /* cloudmask: bit k for class k */
+	int dilate;		    /* cloudmask: pixels */
+	char *band;		    /* cloudmask: the classification band (default "scl") */
+	struct mem_expr *expr;	    /* expr: the compiled program */
+	int *refs; /* expr: per name, the chain index of a stage, or -1 for a band */
+};
+
+struct mem_chain {
+	struct mem_stage *st;
+	size_t n;
+	int halo; /* rows of context a strip needs (the largest dilation) */
+};
+
+/*
+ * Builds the chain from the -s specs (NULL-terminated), in order, adding
+ * implied stages.  Returns 0, or -1 with err (MEM_EUSAGE) naming the spec
+ * and, for an expression, the column: "expr: column 7: expected ')'".
+ * Release with mem_chain_release().
+ */
+int mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err);
+void mem_chain_release(struct mem_chain *c);
+
+/* The stages with their parameters and outputs, for --list-stages. */
+const char *mem_stage_help(void);
+
+#endif

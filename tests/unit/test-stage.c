@@ -1,0 +1,170 @@
+/*
+ * test-stage.c - the stage chain (src/lib/stage.c) and the kernels the
+ * stages run besides NDVI (src/kern/index.c, src/kern/cloudmask.c).
+ *
+ * Kernel values are worked out by hand; the cloud mask cut into strips
+ * with a halo must equal the mask of the whole image.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr.h"
+#include "kern.h"
+#include "stage.h"
+#include "tap.h"
+
+static int
+parse(struct mem_chain *c, struct mem_err *err, const char *a, const char *b, const char *d)
+{
+	char *specs[4] = { (char *)a, (char *)b, (char *)d, NULL };
+
+	mem_err_clear(err);
+	return mem_chain_parse(c, specs, err);
+}
+
+static void
+test_chain(void)
+{
+	struct mem_chain c;
+	struct mem_err err;
+
+	ok(parse(&c, &err, "cloudmask:classes=3,8,9,dilate=2,as=cm", "ndvi:mask=cm", NULL) == 0,
+	    "cloudmask with a comma-separated class list, then a masked ndvi");
+	if (c.n == 2) {
+		ok(c.st[0].classes == (1ULL << 3 | 1ULL << 8 | 1ULL << 9), "classes 3, 8, 9");
+		is_int(c.st[0].dilate, 2, "dilate=2 after the class list");
+		is_str(c.st[0].name, "cm", "as= names the output");
+		is_int(c.st[1].mask, 0, "the mask is the first stage");
+		is_int(c.halo, 2, "the chain's halo is the largest dilation");
+	} else
+		ok(0, "two stages, not %zu", c.n);
+	mem_chain_release(&c);
+
+	ok(parse(&c, &err, "savi:mask=cloudmask,L=0.25", NULL, NULL) == 0, "a mask not given is implied");
+	if (c.n == 2) {
+		is_str(c.st[0].name, "cloudmask", "the implied cloudmask comes first");
+		ok(!c.st[0].write && c.st[1].write, "and is not written");
+		ok(c.st[0].classes == (1ULL << 3 | 1ULL << 8 | 1ULL << 9 | 1ULL << 10),
+		    "with the default classes 3, 8, 9, 10");
+		is_double(c.st[1].L, 0.25, 0, "L=0.25");
+	} else
+		ok(0, "two stages, not %zu", c.n);
+	mem_chain_release(&c);
+
+	ok(parse(&c, &err, "evi", "expr:x=ndvi > 0.2 ? evi : red", NULL) == 0,
+	    "an expression over stages and bands");
+	if (c.n == 3) {
+		is_str(c.st[1].name, "ndvi", "ndvi is implied before the expression");
+		is_int(c.st[2].refs[0], 1, "'ndvi' refers to the implied stage");
+		is_int(c.st[2].refs[1], 0, "'evi' refers to the first stage");
+		is_int(c.st[2].refs[2], -1, "'red' is a band");
+	} else
+		ok(0, "three stages, not %zu", c.n);
+	mem_chain_release(&c);
+
+	ok(parse(&c, &err, "expr:x=(red + 1", NULL, NULL) < 0 && err.status == MEM_EUSAGE,
+	    "a syntax error is a usage error");
+	is_str(err.msg, "expr: column 9: expected ')'", "with the column in the expression");
+	ok(parse(&c, &err, "ndvi", "ndvi", NULL) < 0, "one output made twice");
+	like(err.msg, "already made", "is refused");
+	ok(parse(&c, &err, "ndvi:mask=cloudmask", "cloudmask", NULL) < 0, "a stage given after its use");
+	like(err.msg, "used before it is given", "is refused");
+	ok(parse(&c, &err, "ndvi:mask=nope", NULL, NULL) < 0, "a mask that is no stage");
+	like(err.msg, "mask 'nope' is not an earlier stage", "is named");
+	ok(parse(&c, &err, "ndvi:L=1", NULL, NULL) < 0, "L is savi's alone");
+	like(err.msg, "unknown parameter 'L'", "is named");
+	ok(parse(&c, &err, "cloudmask:classes=64", NULL, NULL) < 0, "class 64 is out of range");
+	ok(parse(&c, &err, "cloudmask:dilate=1.5", NULL, NULL) < 0, "a fractional dilation");
+	ok(parse(&c, &err, "savi:L=", NULL, NULL) < 0, "an empty value");
+	ok(parse(&c, &err, "ndvi:mask", NULL, NULL) < 0, "a parameter without a value");
+	ok(parse(&c, &err, "expr:2x=red", NULL, NULL) < 0, "an output name must be a name");
+	ok(parse(&c, &err, "nope", NULL, NULL) < 0, "an unknown stage");
+	like(err.msg, "unknown stage 'nope'", "is named");
+	ok(parse(&c, &err, NULL, NULL, NULL) < 0, "no stage at all");
+}
+
+static void
+test_kernels(void)
+{
+	struct mem_kern_band b[3] = { { 1e-4, 0, 1, 0 }, { 1e-4, 0, 1, 0 }, { 1e-4, 0, 1, 0 } };
+	float nir[3] = { 4000, 0, 3000 }, red[3] = { 1000, 500, 1000 }, blue[3] = { 500, 500, 0 };
+	float out[3], mask[3] = { 0, 1, NAN }, v[3] = { 1, 2, 3 };
+
+	/* EVI: 2.5 (0.4 - 0.1) / (0.4 + 0.6 - 0.375 + 1) = 0.75 / 1.625 */
+	mem_kern_evi_f32(nir, red, blue, out, 3, b);
+	ok(out[0] == (float)(2.5 * (0.4 - 0.1) / (0.4 + 6 * 0.1 - 7.5 * 0.05 + 1)), "EVI by hand");
+	ok(isnan(out[1]) && isnan(out[2]), "EVI is NaN where nir or blue is nodata");
+	/* SAVI, L = 0.5: 1.5 (0.4 - 0.1) / (0.4 + 0.1 + 0.5) = 0.45 */
+	mem_kern_savi_f32(nir, red, out, 3, b, 0.5);
+	ok(out[0] == (float)(1.5 * (0.4 - 0.1) / (0.4 + 0.1 + 0.5)), "SAVI by hand (%g)", out[0]);
+	ok(isnan(out[1]), "SAVI is NaN where nir is nodata");
+	b[0].offset = -0.1;
+	mem_kern_reflectance_f32(nir, out, 3, &b[0]);
+	ok(out[0] == (float)(4000 * 1e-4 - 0.1) && isnan(out[1]), "reflectance with an offset, nodata NaN");
+	mem_kern_apply_mask_f32(v, mask, 3);
+	ok(v[0] == 1 && isnan(v[1]) && isnan(v[2]), "a mask hides where it is not 0, NaN included");
+}
+
+/* The mask of a w x h class image cut into strips of rows rows with a halo. */
+static void
+mask_strips(const float *in, float *out, int w, int h, int rows, int dilate)
+{
+	unsigned char *scratch = malloc(2 * (size_t)w * h);
+
+	for (int y0 = 0; y0 < h; y0 += rows) {
+		int n = h - y0 < rows ? h - y0 : rows;
+		int top = y0 < dilate ? y0 : dilate;
+		int bot = h - (y0 + n) < dilate ? h - (y0 + n) : dilate;
+
+		mem_kern_cloudmask_f32(in + (size_t)(y0 - top) * w, out + (size_t)y0 * w, w,
+		    n + top + bot, top, n, 1ULL << 9, 1, 0, dilate, scratch);
+	}
+	free(scratch);
+}
+
+static void
+test_cloudmask(void)
+{
+	enum { W = 9, H = 11 };
+	float in[W * H], whole[W * H], strips[W * H];
+	int same = 1, n = 0;
+
+	for (int i = 0; i < W * H; i++)
+		in[i] = 4;
+	in[5 * W + 4] = 9; /* one cloud in the middle */
+	in[0] = 0;	   /* nodata in a corner */
+	in[10 * W + 8] = 9;
+	mask_strips(in, whole, W, H, H, 0);
+	for (int i = 0; i < W * H; i++)
+		n += whole[i] == 1;
+	is_int(n, 2, "without dilation only the cloud pixels");
+	ok(isnan(whole[0]), "nodata is NaN");
+	mask_strips(in, whole, W, H, H, 2);
+	n = 0;
+	for (int i = 0; i < W * H; i++)
+		n += whole[i] == 1;
+	/* a 5x5 square around (4,5) and a 3x3 corner around (8,10) */
+	is_int(n, 25 + 9, "dilate=2 grows each cloud by a 5x5 square, cut at the edge");
+	ok(whole[3 * W + 2] == 1 && whole[2 * W + 4] == 0, "the square's corner in, beyond it out");
+	for (int rows = 1; rows <= H; rows++) {
+		mask_strips(in, strips, W, H, rows, 2);
+		for (int i = 0; i < W * H; i++)
+			if (!(strips[i] == whole[i] || (isnan(strips[i]) && isnan(whole[i]))))
+				same = 0;
+	}
+	ok(same, "strips of every height from 1 to %d with a halo equal the whole image", H);
+}
+
+int
+main(void)
+{
+	test_chain();
+	test_kernels();
+	test_cloudmask();
+	done_testing();
+	return tap_exit();
+}
