@@ -1345,10 +1345,25 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 		free(srcs);
 		{
 			double *in = wk->buf[0] ? wk->buf[0] : (wk->buf[0] = mem_xcalloc(wk->cap, sizeof(double)));
+			GDALDataType type = GDT_Float64;
+			double nd = sl->nodata;
 			long nv = 0;
+			GDALDatasetH first = mem_raster_open(mem_asset_href(meta), err);
 
+			/* the children's own type and nodata: a resumed run may have warped nothing */
+			if (first == NULL)
+				goto out;
+			type = GDALGetRasterDataType(GDALGetRasterBand(first, 1));
+			{
+				int has = 0;
+				double v = GDALGetRasterNoDataValue(GDALGetRasterBand(first, 1), &has);
+
+				if (has)
+					nd = v;
+			}
+			GDALClose(first);
 			for (size_t p = 0; p < (size_t)w * h * 4; p++)
-				in[p] = sl->nodata;
+				in[p] = nd;
 			json_array_foreach(kids, i, k) {
 				json_t *a = json_object_get(json_object_get(k, "assets"), sl->key);
 				const char *cg = json_string_value(json_object_get(json_object_get(k,
@@ -1368,10 +1383,9 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 				    (int)(cy - 2 * y) * h, w, h, err) < 0)
 					goto out;
 			}
-			if (out_open(&ot, dir, sl->key, sl->type == GDT_Unknown ? GDT_Float64 : sl->type,
-			    sl->nodata, cell, gt, w, h, gr->srs, err) < 0)
+			if (out_open(&ot, dir, sl->key, type, nd, cell, gt, w, h, gr->srs, err) < 0)
 				goto out;
-			reduce2(in, wk->out, w, h, sl->nodata, sl->classes, &nv, &nscl, &ncloud,
+			reduce2(in, wk->out, w, h, nd, sl->classes, &nv, &nscl, &ncloud,
 			    (int)kk == gr->scl || strcasecmp(sl->key, "scl") == 0);
 			ot.nvalid = nv;
 			if (nv > nany)

@@ -71,6 +71,14 @@ p=$(json_get pyr.json "' '.join(l['href'] for l in d['links'] if l['rel'] == 'de
 [ -n "$p" ] && ok "pyramid tiles link the tiles they come from" || not_ok "no derived_from links"
 mem-tile -g webmercator:11-13 --workdir w < scenes.json > pyr2.json
 if cmp -s pyr.json pyr2.json; then ok "a rerun of the pyramid emits the same items"; else not_ok "pyramid rerun differs"; fi
+# a run killed between levels: the finer tiles are there, a coarser one is not
+gone=$(gdal_py -c "
+import json, sys
+print([d['assets']['red']['href'] for d in map(json.loads, open(sys.argv[1]))
+       if d['properties']['mem:grid'].startswith('webmercator/12/')][0])" pyr.json)
+rm -rf "$(dirname "$gone")"
+mem-tile -g webmercator:11-13 --workdir w < scenes.json > pyr3.json
+if cmp -s pyr.json pyr3.json && [ -f "$gone" ]; then ok "a coarser tile lost between levels is remade identically from the finer ones"; else not_ok "remade pyramid differs"; fi
 
 # --- -j does not change the output -------------------------------------------
 mem-tile -g webmercator:13 -j 1 --workdir j1 < scenes.json > j1.json
