@@ -531,7 +531,7 @@ warp_into(struct worker *wk, int s, int k, const double gt[6], int w, int h, str
 		return NULL;
 	if (wk->w[i] == NULL) {
 		wk->w[i] = mem_warper_new(so->href, so->band, gr->srs, gr->k[k].resample,
-		    so->has_nodata, so->nodata, mem_grid_res(&gr->g), err);
+		    so->has_nodata, so->nodata, err);
 		if (wk->w[i] == NULL)
 			return NULL;
 		if (gr->t->o.mem > 0)

@@ -15,10 +15,20 @@
 #include "raster.h"
 #include "warp.h"
 
-struct mem_warper {
-	GDALDatasetH src;
+#define MAX_LEVELS 32
+
+/* The source at one resolution: the full one, or an overview. */
+struct level {
+	GDALDatasetH ds;
 	void *gen;		/* the GenImgProj transformer (owned by approx) */
 	void *approx;		/* what the warp calls */
+};
+
+struct mem_warper {
+	char *href;		/* as GDAL opens it */
+	char *dst_srs;
+	struct level lv[MAX_LEVELS + 1];	/* [0] full resolution, [i + 1] overview i */
+	int nov;
 	GDALResampleAlg alg;
 	int band;
 	int has_src_nodata;
@@ -51,44 +61,48 @@ mem_warp_known_resampling(const char *name)
 	return 0;
 }
 
-/*
- * The overview gdalwarp would read for pixels of res (its -ovr AUTO): the
- * one whose decimation is closest to, and not beyond, the target's; -1 for
- * the full resolution.  ratio is the target pixel over the source pixel,
- * both in the target CRS.
- */
+/* Opens level i (0: the full resolution) with its transformers; 0 or -1. */
 static int
-auto_overview(GDALRasterBandH b, int xsize, double ratio)
+open_level(struct mem_warper *w, int i, struct mem_err *err)
 {
-	int n = GDALGetOverviewCount(b), i = -1;
+	struct level *l = &w->lv[i];
+	char **to;
 
-	if (!(ratio > 1.0) || n == 0)
-		return -1;
-	for (; i < n - 1; i++) {
-		double r = i < 0 ? 1.0 : (double)xsize / GDALGetRasterBandXSize(GDALGetOverview(b, i));
-		double next = (double)xsize / GDALGetRasterBandXSize(GDALGetOverview(b, i + 1));
+	if (l->approx)
+		return 0;
+	if (i == 0)
+		l->ds = mem_raster_open(w->href, err);
+	else {
+		char lv[32], *path = mem_raster_gdal_path(w->href);
+		char *oo[] = { lv, NULL };
 
-		if (r < ratio && next > ratio)
-			break;
-		if (fabs(r - ratio) < 1e-1)
-			break;
+		snprintf(lv, sizeof lv, "OVERVIEW_LEVEL=%d", i - 1);
+		CPLErrorReset();
+		l->ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL,
+		    (const char *const *)oo, NULL);
+		free(path);
+		if (l->ds == NULL)
+			mem_err_set(err, MEM_EITEM, "cannot open overview %d of '%s': %s", i - 1,
+			    w->href, CPLGetLastErrorMsg());
 	}
-	return i;
-}
-
-static void *
-transformer(struct mem_warper *w, const char *dst_srs)
-{
-	char **to = CSLSetNameValue(NULL, "DST_SRS", dst_srs);
-	void *t = GDALCreateGenImgProjTransformer2(w->src, NULL, to);
-
+	if (l->ds == NULL)
+		return -1;
+	to = CSLSetNameValue(NULL, "DST_SRS", w->dst_srs);
+	CPLErrorReset();
+	l->gen = GDALCreateGenImgProjTransformer2(l->ds, NULL, to);
 	CSLDestroy(to);
-	return t;
+	if (l->gen == NULL)
+		return mem_err_set(err, MEM_EITEM, "cannot reproject '%s' to %s: %s", w->href,
+		    w->dst_srs, CPLGetLastErrorMsg());
+	/* gdalwarp's default: a linear approximation good to 1/8 pixel */
+	l->approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, l->gen, 0.125);
+	GDALApproxTransformerOwnsSubtransformer(l->approx, TRUE);
+	return 0;
 }
 
 struct mem_warper *
 mem_warper_new(const char *href, int band, const char *dst_srs, const char *resample,
-    int has_nodata, double nodata, double res, struct mem_err *err)
+    int has_nodata, double nodata, struct mem_err *err)
 {
 	struct mem_warper *w = mem_xcalloc(1, sizeof *w);
 	GDALRasterBandH b;
@@ -100,16 +114,20 @@ mem_warper_new(const char *href, int band, const char *dst_srs, const char *resa
 		if (strcmp(algs[i].name, resample) == 0)
 			w->alg = algs[i].alg;
 	w->band = band;
+	w->href = mem_xstrdup(href);
+	w->dst_srs = mem_xstrdup(dst_srs);
 	w->mem = GDALGetDriverByName("MEM");
-	w->src = mem_raster_open(href, err);
-	if (w->src == NULL)
+	if (open_level(w, 0, err) < 0)
 		goto bad;
-	if (band < 1 || band > GDALGetRasterCount(w->src)) {
+	if (band < 1 || band > GDALGetRasterCount(w->lv[0].ds)) {
 		mem_err_set(err, MEM_EITEM, "'%s' has no band %d", href, band);
 		goto bad;
 	}
-	b = GDALGetRasterBand(w->src, band);
+	b = GDALGetRasterBand(w->lv[0].ds, band);
 	w->type = GDALGetRasterDataType(b);
+	w->nov = GDALGetOverviewCount(GDALGetRasterBand(w->lv[0].ds, 1));
+	if (w->nov > MAX_LEVELS)
+		w->nov = MAX_LEVELS;
 	if (has_nodata) {
 		w->has_src_nodata = 1;
 		w->src_nodata = nodata;
@@ -120,40 +138,6 @@ mem_warper_new(const char *href, int band, const char *dst_srs, const char *resa
 		w->src_nodata = has ? v : 0;
 	}
 	w->nodata = w->src_nodata;
-	CPLErrorReset();
-	w->gen = transformer(w, dst_srs);
-	if (w->gen && res > 0) {
-		double sgt[6], ext[4];
-		int nx, ny, ov;
-
-		/* downsampling: read the overview gdalwarp would, not every source pixel */
-		if (GDALSuggestedWarpOutput2(w->src, GDALGenImgProjTransform, w->gen, sgt, &nx, &ny, ext,
-		    0) == CE_None && (ov = auto_overview(b, GDALGetRasterXSize(w->src),
-		    res / sgt[1])) >= 0) {
-			char *path = mem_raster_gdal_path(href), lv[32];
-			char *oo[] = { lv, NULL };
-			GDALDatasetH ovds;
-
-			snprintf(lv, sizeof lv, "OVERVIEW_LEVEL=%d", ov);
-			ovds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL,
-			    (const char *const *)oo, NULL);
-			free(path);
-			if (ovds) {
-				GDALDestroyGenImgProjTransformer(w->gen);
-				GDALClose(w->src);
-				w->src = ovds;
-				w->gen = transformer(w, dst_srs);
-			}
-		}
-	}
-	if (w->gen == NULL) {
-		mem_err_set(err, MEM_EITEM, "cannot reproject '%s' to %s: %s", href, dst_srs,
-		    CPLGetLastErrorMsg());
-		goto bad;
-	}
-	/* gdalwarp's default: a linear approximation good to 1/8 pixel */
-	w->approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, w->gen, 0.125);
-	GDALApproxTransformerOwnsSubtransformer(w->approx, TRUE);
 	return w;
 bad:
 	mem_warper_free(w);
@@ -179,6 +163,53 @@ mem_warper_nodata(const struct mem_warper *w)
 	return w->nodata;
 }
 
+/*
+ * The level gdalwarp would read for this window (its -ovr AUTO with a
+ * target extent): the source columns a 10 x 10 grid of the window's pixels
+ * spans, over its width, against each overview's decimation: the level
+ * whose decimation brackets that ratio from below, or lies within 0.1 of it.
+ */
+static int
+choose_level(struct mem_warper *w, int xsize, int ysize)
+{
+	double x[100], y[100], z[100], lo = INFINITY, hi = -INFINITY, ratio;
+	int ok[100], n = 0, i;
+	GDALRasterBandH b = GDALGetRasterBand(w->lv[0].ds, 1);
+	int full = GDALGetRasterXSize(w->lv[0].ds);
+
+	if (w->nov == 0)
+		return 0;
+	for (int ix = 0; ix < 10; ix++)
+		for (int iy = 0; iy < 10; iy++) {
+			x[n] = xsize * (double)ix / 9;
+			y[n] = ysize * (double)iy / 9;
+			z[n] = 0;
+			n++;
+		}
+	if (!GDALGenImgProjTransform(w->lv[0].gen, TRUE, n, x, y, z, ok))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (ok[i]) {
+			lo = fmin(lo, x[i]);
+			hi = fmax(hi, x[i]);
+		}
+	if (!(hi > lo))
+		return 0;
+	ratio = (hi - lo) / xsize;
+	if (!(ratio > 1.0))
+		return 0;
+	for (i = -1; i < w->nov - 1; i++) {
+		double r = i < 0 ? 1.0 : (double)full / GDALGetRasterBandXSize(GDALGetOverview(b, i));
+		double next = (double)full / GDALGetRasterBandXSize(GDALGetOverview(b, i + 1));
+
+		if (r < ratio && next > ratio)
+			break;
+		if (fabs(r - ratio) < 1e-1)
+			break;
+	}
+	return i + 1;
+}
+
 int
 mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, double *buf,
     struct mem_err *err)
@@ -186,12 +217,20 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	GDALWarpOptions *wo;
 	GDALWarpOperationH op;
 	GDALDatasetH dst;
+	struct level *l;
 	char opt[64], **bo = NULL;
 	double dgt[6];
 	CPLErr e;
-
 	size_t n = (size_t)xsize * (size_t)ysize, tsz = (size_t)GDALGetDataTypeSizeBytes(w->type);
+	int li;
 
+	memcpy(dgt, gt, sizeof dgt);
+	GDALSetGenImgProjTransformerDstGeoTransform(w->lv[0].gen, dgt);
+	li = choose_level(w, xsize, ysize);
+	if (open_level(w, li, err) < 0)
+		return -1;
+	l = &w->lv[li];
+	GDALSetGenImgProjTransformerDstGeoTransform(l->gen, dgt);
 	/*
 	 * Warped in the source's own type, as gdalwarp does (its kernels for
 	 * 8 and 16 bit data are several times faster than the general one, and
@@ -202,7 +241,6 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 		w->tcap = n * tsz;
 		w->tbuf = mem_xcalloc(1, w->tcap);
 	}
-	memcpy(dgt, gt, sizeof dgt);
 	dst = GDALCreate(w->mem, "", xsize, ysize, 0, w->type, NULL);
 	if (dst == NULL)
 		return mem_err_set(err, MEM_EITEM, "cannot make a %dx%d warp buffer", xsize, ysize);
@@ -211,10 +249,9 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	GDALAddBand(dst, w->type, bo);
 	CSLDestroy(bo);
 	GDALSetGeoTransform(dst, dgt);
-	GDALSetGenImgProjTransformerDstGeoTransform(w->gen, dgt);
 
 	wo = GDALCreateWarpOptions();
-	wo->hSrcDS = w->src;
+	wo->hSrcDS = l->ds;
 	wo->hDstDS = dst;
 	wo->nBandCount = 1;
 	wo->panSrcBands = CPLMalloc(sizeof(int));
@@ -223,7 +260,7 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	wo->panDstBands[0] = 1;
 	wo->eResampleAlg = w->alg;
 	wo->pfnTransformer = GDALApproxTransform;
-	wo->pTransformerArg = w->approx;
+	wo->pTransformerArg = l->approx;
 	/* a window is small; this bounds the chunks GDAL reads at once */
 	wo->dfWarpMemoryLimit = w->limit;
 	wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
@@ -243,8 +280,7 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	GDALDestroyWarpOptions(wo);
 	GDALClose(dst);
 	if (e != CE_None)
-		return mem_err_set(err, MEM_EITEM, "cannot warp '%s': %s", GDALGetDescription(w->src),
-		    CPLGetLastErrorMsg());
+		return mem_err_set(err, MEM_EITEM, "cannot warp '%s': %s", w->href, CPLGetLastErrorMsg());
 	GDALCopyWords64(w->tbuf, w->type, (int)tsz, buf, GDT_Float64, 8, (GPtrDiff_t)n);
 	return 0;
 }
@@ -254,10 +290,16 @@ mem_warper_free(struct mem_warper *w)
 {
 	if (w == NULL)
 		return;
-	if (w->approx)
-		GDALDestroyApproxTransformer(w->approx);
-	if (w->src)
-		GDALClose(w->src);
+	for (int i = 0; i <= MAX_LEVELS; i++) {
+		if (w->lv[i].approx)
+			GDALDestroyApproxTransformer(w->lv[i].approx);
+		else if (w->lv[i].gen)
+			GDALDestroyGenImgProjTransformer(w->lv[i].gen);
+		if (w->lv[i].ds)
+			GDALClose(w->lv[i].ds);
+	}
+	free(w->href);
+	free(w->dst_srs);
 	free(w->tbuf);
 	free(w);
 }

@@ -23,14 +23,10 @@ struct mem_warper;
  * Opens band `band` (1-based) of href for warping into the CRS dst_srs (any
  * string OSRSetFromUserInput takes, e.g. "EPSG:3857") with resampling alg
  * (a gdalwarp -r name).  Nodata: the given value when has_nodata, else the
- * band's own, else none (then 0 marks pixels no source covers).  res is
- * the target pixel size (0: unknown): when it is coarser than the source,
- * the overview gdalwarp would choose is read instead (its -ovr AUTO), so
- * that pixels equal gdalwarp's and a coarse level does not decode every
- * source pixel.
+ * band's own, else none (then 0 marks pixels no source covers).
  */
 struct mem_warper *mem_warper_new(const char *href, int band, const char *dst_srs,
-    const char *resample, int has_nodata, double nodata, double res, struct mem_err *err);
+    const char *resample, int has_nodata, double nodata, struct mem_err *err);
 /* Bounds what GDAL holds at once for one warp (32 MB by default). */
 void mem_warper_set_limit(struct mem_warper *w, double bytes);
 /* The source band's data type. */
@@ -40,7 +36,10 @@ double mem_warper_nodata(const struct mem_warper *w);
 /*
  * Warps into buf (xsize x ysize doubles, row-major) the window whose
  * geotransform is gt (north-up).  Pixels no valid source pixel reaches are
- * set to the nodata value.
+ * set to the nodata value.  When the window's pixels are coarser than the
+ * source's, the overview gdalwarp would read for this target extent (its
+ * -ovr AUTO) is read instead: pixels equal gdalwarp's, and a coarse level
+ * does not decode every source pixel.
  */
 int mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, double *buf,
     struct mem_err *err);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # mem-tile grids beyond one zoom: pyramids reduced from the finer level,
 # OGC TileMatrixSet files (GDAL's NZTM2000, in northing-first axis order,
-# and a 2.0 file written here), the same output whatever -j, and --mem
+# and OGC's UTM31WGS84Quad from its published numbers), the same output whatever -j, and --mem
 # keeping a full-size scene's tiling under its budget.
 . "$MEM_SRCDIR/tests/lib.sh"
 
@@ -138,37 +138,35 @@ else
 	skip "no $NZ (GDAL's data)"
 fi
 
-# --- a TileMatrixSet 2.0 file: UTM 32N, 20 m and 40 m, top-left origin ---------
-cat > utm32.json <<'JSON'
-{
-  "id": "UTM32Test",
-  "crs": "http://www.opengis.net/def/crs/EPSG/0/32632",
-  "orderedAxes": ["E", "N"],
-  "tileMatrices": [
-    { "id": "40m", "scaleDenominator": 142857.142857, "cellSize": 40, "cornerOfOrigin": "topLeft",
-      "pointOfOrigin": [166021.4431, 9329005.1825], "tileWidth": 256, "tileHeight": 256,
-      "matrixWidth": 65, "matrixHeight": 911 },
-    { "id": "20m", "scaleDenominator": 71428.571429, "cellSize": 20, "cornerOfOrigin": "topLeft",
-      "pointOfOrigin": [166021.4431, 9329005.1825], "tileWidth": 256, "tileHeight": 256,
-      "matrixWidth": 130, "matrixHeight": 1822 }
-  ]
-}
-JSON
-check "tile into tms:utm32.json:40m-20m" sh -c "mem-tile -g tms:utm32.json:40m-20m -r near --workdir w < scenes.json > tms.json"
+# --- OGC's UTM31WGS84Quad (TileMatrixSet 2.0), from its published origin and
+# level-1 cell size (OGC 17-083r4 register: pointOfOrigin -9501965.72931276,
+# 20003931.4586255 in EPSG:32631; level 1 cellSize 78140.3572602559, 1x2
+# tiles; every level halves), levels 12-13 over the demo scene in zone 32
+gdal_py -c "
+import json
+o = [-9501965.72931276, 20003931.4586255]
+print(json.dumps({'id': 'UTM31WGS84Quad', 'crs': 'http://www.opengis.net/def/crs/EPSG/0/32631',
+  'orderedAxes': ['E', 'N'],
+  'tileMatrices': [{'id': str(z), 'scaleDenominator': 279072704.500914 / 2 ** (z - 1),
+    'cellSize': 78140.3572602559 / 2 ** (z - 1), 'cornerOfOrigin': 'topLeft', 'pointOfOrigin': o,
+    'tileWidth': 256, 'tileHeight': 256, 'matrixWidth': 2 ** (z - 1), 'matrixHeight': 2 ** z}
+    for z in range(1, 15)]}, indent=1))" > utm31.json
+check "tile into tms:utm31.json:12-13" sh -c "mem-tile -g tms:utm31.json:12-13 -r near --workdir w < scenes.json > tms.json"
 out=$(gdal_py - tms.json "$D/B04.tif" <<'PY'
-import json, math, sys, subprocess
+import json, sys
 import numpy as np
 from osgeo import gdal
 bad, n, lv = 0, 0, set()
 for l in open(sys.argv[1]):
     d = json.loads(l); g = d['properties']['mem:grid']
     _, tid, level, col, row = g.split('/'); col, row = int(col), int(row); lv.add(level)
-    res = {'20m': 20, '40m': 40}[level]
-    x0 = 166021.4431 + col * 256 * res; y1 = 9329005.1825 - row * 256 * res
+    res = 78140.3572602559 / 2 ** (int(level) - 1)
+    x0 = -9501965.72931276 + col * 256 * res; y1 = 20003931.4586255 - row * 256 * res
     t = d['properties']['proj:transform']
-    if abs(t[2] - x0) > 1e-6 or abs(t[5] - y1) > 1e-6 or t[0] != res: bad += 1
-    if level == '20m':
-        ref = gdal.Warp('', sys.argv[2], format='MEM', dstSRS='EPSG:32632', outputBounds=(x0, y1 - 256 * res, x0 + 256 * res, y1),
+    if abs(t[2] - x0) > 1e-6 or abs(t[5] - y1) > 1e-6 or abs(t[0] - res) > 1e-9 or d['properties']['proj:epsg'] != 32631:
+        bad += 1
+    if level == '13':
+        ref = gdal.Warp('', sys.argv[2], format='MEM', dstSRS='EPSG:32631', outputBounds=(x0, y1 - 256 * res, x0 + 256 * res, y1),
                         width=256, height=256, resampleAlg='near')
         a = gdal.Open(d['assets']['red']['href']).ReadAsArray().astype(int)
         bad += int((a != ref.ReadAsArray()).sum() > 0); n += 1
@@ -176,13 +174,13 @@ print(tid, ' '.join(sorted(lv)), n, bad)
 PY
 )
 set -- $out
-if [ "$1" = UTM32Test ] && [ "$2 $3" = "20m 40m" ] && [ "$4" -gt 0 ] && [ "$5" = 0 ]; then
-	ok "TileMatrixSet 2.0 cells at both levels; 20 m tiles equal gdalwarp -r near on the cell ($4 tiles)"
+if [ "$1" = UTM31WGS84Quad ] && [ "$2 $3" = "12 13" ] && [ "$4" -gt 0 ] && [ "$5" = 0 ]; then
+	ok "UTM31WGS84Quad levels 12 and 13 on the published origin and cell sizes; level 13 tiles equal gdalwarp -r near on the cell ($4 tiles)"
 else
-	not_ok "tms: $out"
+	not_ok "UTM31WGS84Quad: $out"
 fi
-if mem-tile -g tms:utm32.json:5m < /dev/null 2> e; then not_ok "unknown tile matrix accepted"; else
-	grep -q "no tile matrix '5m' in TileMatrixSet UTM32Test" e && ok "an unknown tile matrix is named" || not_ok "message: $(cat e)"; fi
+if mem-tile -g tms:utm31.json:5m < /dev/null 2> e; then not_ok "unknown tile matrix accepted"; else
+	grep -q "no tile matrix '5m' in TileMatrixSet UTM31WGS84Quad" e && ok "an unknown tile matrix is named" || not_ok "message: $(cat e)"; fi
 echo '{"id":"x","crs":"http://www.opengis.net/def/crs/OGC/0/LOCAL","tileMatrices":[]}' > local.json
 if mem-tile -g tms:local.json:0 < /dev/null 2> e; then not_ok "a non-EPSG TMS accepted"; else
 	grep -q "not an EPSG code" e && ok "a TileMatrixSet in a CRS PROJ cannot name is refused" || not_ok "message: $(cat e)"; fi
