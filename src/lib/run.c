@@ -763,7 +763,8 @@ submit(struct mem_run *run, json_t *plan, int ntasks, const char *list, struct m
 	json_object_set_new(plan, "array_job", json_string(job));
 	json_object_set_new(plan, "merge_job", json_string(merge));
 	json_object_set_new(plan, "submitted", json_string(array));
-	say(run, "submitted array job %s (tasks %s) and merge job %s", job, array, merge);
+	if (!run->dry_run)
+		say(run, "submitted array job %s (tasks %s) and merge job %s", job, array, merge);
 	rc = run->dry_run ? 0 : write_plan(run, plan, err);
 out:
 	free(job);
@@ -835,8 +836,11 @@ mem_run_slurm_submit(struct mem_run *run, int ntasks, struct mem_err *err)
 	json_object_set_new(plan, "tasks", json_integer(ntasks));
 	json_object_set_new(plan, "cells", json_integer(cells));
 	json_object_set_new(plan, "scenes", json_integer((json_int_t)count_lines(scenes)));
-	say(run, "plan: %d scenes, %d cells, %d array tasks",
-	    (int)count_lines(scenes), cells, ntasks);
+	if (run->dry_run)
+		say(run, "# plan: %d array tasks (counted from the tile cells when run)", ntasks);
+	else
+		say(run, "plan: %d scenes, %d cells, %d array tasks", (int)count_lines(scenes), cells,
+		    ntasks);
 	rc = submit(run, plan, ntasks, NULL, err);
 	if (rec) {
 		struct mem_err e;
