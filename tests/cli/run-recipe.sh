@@ -118,6 +118,9 @@ printf 'version: 1\ngrid: [a\n' > y.yaml
 set +e; msg=$(mem-run -n y.yaml 2>&1 >/dev/null); rc=$?; set -e
 case "$rc $msg" in "2 mem-run: y.yaml: line "*) ok "malformed YAML is reported with its line" ;; *) not_ok "yaml: exit $rc, '$msg'" ;; esac
 check_exit "a missing recipe exits 2" 2 mem-run -n no-such.yaml
+for f in "$MEM_SRCDIR"/recipes/*.yaml; do
+	check "recipes/${f##*/} is valid (mem-run -n, and -n --slurm)" sh -c 'mem-run -n "$1" && mem-run -n --slurm "$1"' sh "$f"
+done
 
 sums out > sums3
 # --- the lock --------------------------------------------------------------------
