@@ -3,7 +3,7 @@
 # exit 2, and its --help names every long option its man page documents.
 . "$MEM_SRCDIR/tests/lib.sh"
 
-for tool in mem-fetch mem-tile mem-infer mem-store mem-demo; do
+for tool in mem-fetch mem-tile mem-infer mem-store mem-demo mem-run; do
 	check "$tool --help exits 0" "$tool" --help
 	if "$tool" --help | grep -q "^Usage: $tool"; then ok "$tool --help starts with Usage"; else not_ok "$tool --help starts with Usage"; fi
 	if "$tool" --version | head -1 | grep -Eq "^$tool \(memories\) [0-9]"; then

@@ -1,0 +1,68 @@
+/*
+ * run.h - running a recipe: the stages as child processes with a manifest
+ * file each in a run directory, a lock against overlapping runs, a run
+ * record, and the same run cut into a Slurm array job.
+ *
+ * The run directory holds:
+ *   lock                   flock(2)ed by a run, held by its children too
+ *   recipe.yaml            the recipe as run
+ *   scenes.ndjson ...      one manifest per stage, written atomically,
+ *   *.stamp                with a stamp of the command line and inputs that
+ *                          made it: a stage whose stamp matches is skipped
+ *   work/                  the programs' --workdir
+ *   run.json               the run record (commands, versions, input ids)
+ *   shards/I/              a Slurm task's tiles and results, and "done"
+ *   slurm/                 job scripts, logs and plan.json
+ */
+#ifndef MEM_RUN_H
+#define MEM_RUN_H
+
+#include "recipe.h"
+
+/* Called with each line a run has to say: a command (dry run) or a note. */
+typedef void (*mem_run_say_fn)(void *ctx, const char *line);
+
+struct mem_run {
+	const struct mem_recipe *r;
+	char *dir;	     /* the run directory, absolute */
+	const char *bindir;  /* where the programs are; NULL: search PATH */
+	const char *self;    /* mem-run's own path, for the Slurm job scripts */
+	int dry_run;	     /* say the commands, run nothing */
+	int force;	     /* run every stage, stamps or not */
+	int wait;	     /* wait for the lock instead of failing */
+	int lock_fd;
+	mem_run_say_fn say;
+	void *say_ctx;
+	char **argv;	     /* mem-run's own command line, for the record */
+};
+
+/* Sets up run for recipe r in its run directory (or dir when not NULL). */
+void mem_run_init(struct mem_run *run, const struct mem_recipe *r, const char *dir);
+void mem_run_release(struct mem_run *run);
+
+/*
+ * Takes the run directory's lock.  Returns 0; or -1 with MEM_ETEMP when
+ * another run holds it (and run->wait is 0).
+ */
+int mem_run_lock(struct mem_run *run, struct mem_err *err);
+
+/*
+ * The whole recipe on this host: fetch, tile, infer, store.  Returns the
+ * worst status of the stages (0, 1 some items failed) or -1 with err.
+ */
+int mem_run_all(struct mem_run *run, struct mem_err *err);
+
+/*
+ * Slurm: fetch here, plan N tasks (ntasks > 0, else the recipe's or one per
+ * 16 cells), write the job scripts and submit the array job and its merge
+ * job.  Returns 0, or -1 with err.
+ */
+int mem_run_slurm_submit(struct mem_run *run, int ntasks, struct mem_err *err);
+/* One array task: tile shard I of N and infer its tiles. */
+int mem_run_task(struct mem_run *run, int shard, int nshards, struct mem_err *err);
+/* The merge job: store every shard's results; fails when a shard is missing. */
+int mem_run_merge(struct mem_run *run, struct mem_err *err);
+/* Submits again the tasks without a done marker, and a new merge job. */
+int mem_run_slurm_resubmit(struct mem_run *run, struct mem_err *err);
+
+#endif
