@@ -30,7 +30,7 @@
  * The command line the run record holds, also from here: a main that
  * returns early (--help) leaves it reachable rather than leaked.
  */
-static json_t *cmdline;
+static json_t *volatile cmdline;
 
 static int
 severity(int status)
