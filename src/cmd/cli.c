@@ -19,7 +19,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "files.h"
+#include "item.h"
 #include "manifest.h"
+
+/* Seconds between two writes of the --metrics file during a run. */
+#define METRICS_EVERY 10.0
+
+/*
+ * The command line the run record holds, also from here: a main that
+ * returns early (--help) leaves it reachable rather than leaked.
+ */
+static json_t *volatile cmdline;
 
 static int
 severity(int status)
@@ -40,15 +51,71 @@ record(struct mem_cli *c, int status)
 }
 
 void
-mem_cli_init(struct mem_cli *c, const char *prog)
+mem_cli_init(struct mem_cli *c, const char *prog, int argc, char **argv)
 {
 	const char *w = getenv("MEM_WORKDIR");
 
 	memset(c, 0, sizeof *c);
 	c->prog = prog;
 	c->workdir = w && *w ? w : "mem-work";
+	c->shard_items = 1;
+	mem_runrec_init(&c->run, prog, argc, argv);
+	cmdline = c->run.argv;
 	/* items flow to the next stage as soon as they are written */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+}
+
+/* Writes the run's files: the metrics while it goes on (status < 0), both at its end. */
+static int
+write_run(struct mem_cli *c, int status)
+{
+	struct mem_err err;
+	int rc = 0;
+
+	c->run.failed = c->nfailed;
+	c->run.shard = c->shard;
+	mem_err_clear(&err);
+	if (c->metrics && mem_runrec_write_metrics(&c->run, c->metrics, status, &err) < 0) {
+		if (status >= 0 || !c->metrics_warned)
+			fprintf(stderr, "%s: --metrics: %s\n", c->prog, err.msg);
+		c->metrics_warned = 1;
+		rc = -1;
+	}
+	mem_err_clear(&err);
+	if (status >= 0 && c->summary && mem_runrec_write_summary(&c->run, c->summary, status, &err) < 0) {
+		fprintf(stderr, "%s: --summary: %s\n", c->prog, err.msg);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Rewrites the metrics when METRICS_EVERY seconds have passed since the last time. */
+static void
+tick(struct mem_cli *c)
+{
+	double t;
+
+	if (c->metrics == NULL || c->finished)
+		return;
+	t = mem_runrec_seconds(&c->run);
+	if (c->metrics_at > 0 && t - c->metrics_at < METRICS_EVERY)
+		return;
+	c->metrics_at = t > 0 ? t : 1e-9;
+	write_run(c, -1);
+}
+
+/* Ends the run record with status; returns the status to exit with. */
+static int
+finish(struct mem_cli *c, int status)
+{
+	if (c->finished)
+		return status;
+	c->finished = 1;
+	if (write_run(c, status) < 0 && status == MEM_OK)
+		status = MEM_EITEM;
+	mem_runrec_release(&c->run);
+	cmdline = NULL;
+	return status;
 }
 
 void
@@ -82,7 +149,7 @@ mem_cli_usage_error(struct mem_cli *c, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", c->prog);
-	exit(MEM_EUSAGE);
+	exit(finish(c, MEM_EUSAGE));
 }
 
 void
@@ -131,6 +198,30 @@ mem_cli_common_option(struct mem_cli *c, int opt, const char *arg)
 	case OPT_STRICT:
 		c->strict = 1;
 		return 1;
+	case OPT_SHARD: {
+		struct mem_err err;
+
+		if (mem_shard_parse(arg, &c->shard, &err) < 0)
+			mem_cli_usage_error(c, "%s", err.msg);
+		return 1;
+	}
+	case OPT_METRICS:
+	case OPT_SUMMARY: {
+		/* find out now, not after hours of work, that the file cannot be written */
+		char *dir = mem_path_dirname(arg);
+		int bad = *arg == '\0' || access(dir, W_OK) < 0;
+
+		if (bad)
+			mem_cli_usage_error(c, "cannot write --%s '%s': %s", opt == OPT_METRICS ?
+			    "metrics" : "summary", arg, *arg ? strerror(errno) : "empty name");
+		free(dir);
+		if (opt == OPT_METRICS)
+			c->metrics = arg;
+		else
+			c->summary = arg;
+		c->run.keep_ids = c->summary != NULL;
+		return 1;
+	}
 	}
 	return 0;
 }
@@ -191,6 +282,10 @@ each_in(struct mem_cli *c, FILE *fp, const char *name, mem_cli_item_fn fn, void 
 			}
 			continue;
 		}
+		if (!mem_cli_take(c, item)) {
+			json_decref(item);
+			continue;
+		}
 		rc = fn(c, item, ctx);
 		json_decref(item);
 		if (rc < 0) {
@@ -200,6 +295,21 @@ each_in(struct mem_cli *c, FILE *fp, const char *name, mem_cli_item_fn fn, void 
 	}
 	mem_manifest_reader_release(&r);
 	return stop ? -1 : 0;
+}
+
+int
+mem_cli_take(struct mem_cli *c, const json_t *item)
+{
+	const char *id = mem_item_id(item);
+
+	if (c->shard_items && !mem_shard_has(id ? id : "", c->shard.index, c->shard.count)) {
+		c->run.skipped++;
+		tick(c);
+		return 0;
+	}
+	mem_runrec_input(&c->run, item);
+	tick(c);
+	return 1;
 }
 
 int
@@ -241,8 +351,10 @@ mem_cli_emit(struct mem_cli *c, const json_t *item)
 		if (errno == EPIPE)
 			exit(mem_cli_exit(c));
 		mem_cli_error(c, &err);
-		exit(MEM_EITEM);
+		exit(finish(c, MEM_EITEM));
 	}
+	mem_runrec_output(&c->run, item);
+	tick(c);
 }
 
 int
@@ -252,5 +364,5 @@ mem_cli_exit(struct mem_cli *c)
 		fprintf(stderr, "%s: cannot write to standard output: %s\n", c->prog, strerror(errno));
 		record(c, MEM_EITEM);
 	}
-	return c->worst;
+	return finish(c, c->worst);
 }

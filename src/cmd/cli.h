@@ -9,6 +9,8 @@
 #include <jansson.h>
 
 #include "memories.h"
+#include "runrec.h"
+#include "shard.h"
 
 /* Long-option values shared by the programs (above any short option). */
 enum {
@@ -17,11 +19,15 @@ enum {
 	OPT_BANDS, OPT_DEVICE, OPT_CO, OPT_CATALOG_ID, OPT_TITLE, OPT_SIZE, OPT_CAFILE,
 	OPT_API, OPT_SOURCE, OPT_AOI, OPT_LIMIT, OPT_SORTBY, OPT_QUERY, OPT_FILTER, OPT_GET, OPT_SIGN, OPT_WHOLE,
 	OPT_VECTOR, OPT_LAYERS, OPT_T_SRS, OPT_PER_HOST, OPT_OVERPASS, OPT_OVERPASS_URL,
-	OPT_SHARD, OPT_LIST_CELLS, OPT_COMPOSITE, OPT_MEM
+	OPT_SHARD, OPT_LIST_CELLS, OPT_COMPOSITE, OPT_MEM, OPT_METRICS, OPT_SUMMARY, OPT_PLAN,
+	OPT_PLAN_PER_TASK
 };
 
 /* The long options every program that reads items has; end a longopts table with it. */
 #define MEM_CLI_COMMON_OPTIONS \
+	{ "shard", required_argument, NULL, OPT_SHARD }, \
+	{ "metrics", required_argument, NULL, OPT_METRICS }, \
+	{ "summary", required_argument, NULL, OPT_SUMMARY }, \
 	{ "workdir", required_argument, NULL, OPT_WORKDIR }, \
 	{ "jobs", required_argument, NULL, 'j' }, \
 	{ "strict", no_argument, NULL, OPT_STRICT }, \
@@ -30,8 +36,16 @@ enum {
 	{ "version", no_argument, NULL, 'V' }, \
 	{ NULL, 0, NULL, 0 }
 
+/* The --shard line in --help of the tools that shard their items by id (mem-tile shards cells). */
+#define MEM_CLI_SHARD_HELP \
+"      --shard I/N         only the items of shard I of N (0 <= I < N), a stable\n" \
+"                          split by a hash of the item id, for job arrays\n"
+
 /* Their lines in --help, and the exit status paragraph. */
 #define MEM_CLI_COMMON_HELP(tool) \
+"      --metrics FILE      write Prometheus text metrics to FILE (atomically,\n" \
+"                          every 10 s and at exit)\n" \
+"      --summary FILE      write a JSON run summary to FILE at exit\n" \
 "      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n" \
 "  -j, --jobs N            threads (default: all CPUs)\n" \
 "      --strict            a malformed input line is fatal (exit 2)\n" \
@@ -50,9 +64,17 @@ struct mem_cli {
 	int jobs;
 	int nfailed;		/* items that failed */
 	int worst;		/* the worst status seen (exit code) */
+	struct mem_shard shard;	/* --shard I/N (count <= 1: all) */
+	int shard_items;	/* mem_cli_take skips the items of other shards (default 1) */
+	const char *metrics;	/* --metrics FILE */
+	const char *summary;	/* --summary FILE */
+	struct mem_runrec run;	/* counts, times and input ids for those two */
+	double metrics_at;	/* when the metrics were last written (run seconds) */
+	int metrics_warned, finished;
 };
 
-void mem_cli_init(struct mem_cli *c, const char *prog);
+/* Starts the run record too: argv is the command line it keeps. */
+void mem_cli_init(struct mem_cli *c, const char *prog, int argc, char **argv);
 /* Prints "prog: message" on stderr and records the status. */
 void mem_cli_error(struct mem_cli *c, const struct mem_err *err);
 /* Prints "prog: message" on stderr (unless quiet). */
@@ -63,8 +85,8 @@ void mem_cli_usage_error(struct mem_cli *c, const char *fmt, ...)
 /* Prints "prog (memories) VERSION" and the library versions, then exits 0. */
 void mem_cli_version(struct mem_cli *c) __attribute__((noreturn));
 /*
- * Handles an option every program has (-q, -j, --workdir, --strict);
- * returns 1 when it was one.
+ * Handles an option every program has (-q, -j, --workdir, --strict, --shard,
+ * --metrics, --summary); returns 1 when it was one.
  */
 int mem_cli_common_option(struct mem_cli *c, int opt, const char *arg);
 /* Parses a positive integer option or exits 2. */
@@ -76,14 +98,23 @@ void mem_cli_list_free(char **v);
 /* Called with each item read; returns 0, or -1 to stop reading. */
 typedef int (*mem_cli_item_fn)(struct mem_cli *c, json_t *item, void *ctx);
 /*
+ * Takes an input item into the run: 0 when it belongs to another shard
+ * (counted as skipped; the caller drops it), else 1 (counted as read and its
+ * id recorded).  mem_cli_each_item calls it for each item it reads.
+ */
+int mem_cli_take(struct mem_cli *c, const json_t *item);
+/*
  * Reads items from each of the files (or stdin when none, or "-") and calls
  * fn for each.  Malformed lines are reported and skipped, or end the run
  * with status 2 under --strict.
  */
 int mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, void *ctx);
-/* Writes an item on stdout as one line; exits quietly when stdout is gone. */
+/* Writes an item on stdout as one line and counts it; exits quietly when stdout is gone. */
 void mem_cli_emit(struct mem_cli *c, const json_t *item);
-/* The exit status for the run: 0, or the worst failure seen. */
+/*
+ * The exit status for the run: 0, or the worst failure seen.  Writes the
+ * --metrics and --summary files (a failure to write them makes 0 into 1).
+ */
 int mem_cli_exit(struct mem_cli *c);
 
 #endif

@@ -44,7 +44,7 @@ main(int argc, char **argv)
 	const char *dir = "demo";
 	int opt, size = 1024;
 
-	mem_cli_init(&cli, "mem-demo");
+	mem_cli_init(&cli, "mem-demo", argc, argv);
 	while ((opt = getopt_long(argc, argv, "hVqo:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':

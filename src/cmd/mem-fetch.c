@@ -64,12 +64,20 @@ static const char usage[] =
 "      --whole             copy whole assets; by default, with --bbox or --aoi,\n"
 "                          only the window of a GeoTIFF covering it is read\n"
 "      --dry-run           list item, asset, href and bytes; fetch nothing\n"
+"      --plan              fetch nothing; print a JSON summary of the run: items,\n"
+"                          assets, bytes, and tasks, a job array size\n"
+"      --plan-per-task K   items a task of that array should do (default 50)\n"
 "      --timeout SEC       HTTP timeout per transfer (default 60)\n"
 "      --retries N         retries on timeouts, 429 and 5xx (default 3)\n"
 "      --per-host N        transfers at once to one host (default 4)\n"
 "      --cafile FILE       verify HTTPS servers against the CAs in FILE\n"
 "Common (-j: transfers at once, default 4):\n"
+MEM_CLI_SHARD_HELP
+"                          (--max-items counts before the split)\n"
 MEM_CLI_COMMON_HELP("mem-fetch");
+
+/* Items a job-array task does, by default, in the --plan rule. */
+#define PLAN_PER_TASK 50
 
 #define PC_SAS_URL "https://planetarycomputer.microsoft.com/api/sas/v1/token"
 
@@ -98,6 +106,8 @@ static const struct option longopts[] = {
 	{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 	{ "assets", required_argument, NULL, OPT_ASSETS },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "plan", no_argument, NULL, OPT_PLAN },
+	{ "plan-per-task", required_argument, NULL, OPT_PLAN_PER_TASK },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "cafile", required_argument, NULL, OPT_CAFILE },
@@ -122,6 +132,10 @@ struct run {
 	struct mem_fetch_opts o;
 	long max_items, found;
 	int dry_run;
+	int plan;		/* --plan: count, fetch nothing */
+	long per_task;		/* --plan-per-task */
+	long plan_items, plan_assets, plan_unknown;	/* assets of unknown size */
+	long long plan_bytes;
 };
 
 static void
@@ -169,8 +183,34 @@ on_item(json_t *item, void *ctx, struct mem_err *err)
 		return 0;
 	if (r->max_items > 0 && r->found >= r->max_items)
 		return 1;
+	/* counted before the shard split: the shards of a run share its --max-items */
 	r->found++;
+	if (!mem_cli_take(r->cli, item))
+		return 0;
 	mem_err_clear(&ierr);
+	if (r->plan) {
+		json_t *keys = mem_fetch_select(item, &r->o, &ierr), *k;
+		size_t i;
+
+		if (keys == NULL) {
+			mem_cli_error(r->cli, &ierr);
+			r->cli->nfailed++;
+			return 0;
+		}
+		r->plan_items++;
+		json_array_foreach(keys, i, k) {
+			long long size = mem_fetch_asset_size(json_object_get(json_object_get(item,
+			    "assets"), json_string_value(k)));
+
+			r->plan_assets++;
+			if (size >= 0)
+				r->plan_bytes += size;
+			else
+				r->plan_unknown++;
+		}
+		json_decref(keys);
+		return 0;
+	}
 	if (r->dry_run) {
 		json_t *keys = mem_fetch_select(item, &r->o, &ierr), *k;
 		size_t i;
@@ -212,8 +252,33 @@ on_item(json_t *item, void *ctx, struct mem_err *err)
 static int
 emit_vector(json_t *item, void *ctx)
 {
-	mem_cli_emit(ctx, item);
+	/* a layer is the item here: sharded by its id like any other */
+	if (mem_cli_take(ctx, item))
+		mem_cli_emit(ctx, item);
 	return 0;
+}
+
+/*
+ * The --plan summary.  tasks = ceil(items / per_task): each task of a job
+ * array run with --shard I/tasks gets about per_task items (the hash split
+ * is even on average, not exact).
+ */
+static void
+print_plan(const struct run *r)
+{
+	long tasks = (r->plan_items + r->per_task - 1) / r->per_task;
+	json_t *p;
+
+	p = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "items", (json_int_t)r->plan_items,
+	    "assets", (json_int_t)r->plan_assets,
+	    "bytes", (json_int_t)r->plan_bytes,
+	    "assets_unknown_size", (json_int_t)r->plan_unknown,
+	    "per_task", (json_int_t)r->per_task,
+	    "tasks", (json_int_t)tasks);
+	json_dumpf(p, stdout, JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(p);
 }
 
 int
@@ -231,7 +296,7 @@ main(int argc, char **argv)
 	long limit = 0;
 	char *end;
 
-	mem_cli_init(&cli, "mem-fetch");
+	mem_cli_init(&cli, "mem-fetch", argc, argv);
 	memset(&r, 0, sizeof r);
 	r.cli = &cli;
 	r.o.http.retries = 3;
@@ -351,6 +416,12 @@ main(int argc, char **argv)
 		case OPT_DRY_RUN:
 			r.dry_run = 1;
 			break;
+		case OPT_PLAN:
+			r.plan = 1;
+			break;
+		case OPT_PLAN_PER_TASK:
+			r.per_task = mem_cli_number(&cli, "--plan-per-task", optarg, 1, 1L << 40);
+			break;
 		case OPT_TIMEOUT:
 			r.o.http.timeout = mem_cli_number(&cli, "--timeout", optarg, 1, 86400);
 			break;
@@ -369,6 +440,12 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "no SOURCE given (or --api URL, --source NAME)");
 	if (optind < argc && api != NULL)
 		mem_cli_usage_error(&cli, "a SOURCE and --api/--source are not used together");
+	if (r.plan && (r.dry_run || vector))
+		mem_cli_usage_error(&cli, "--plan is not used with --dry-run, --vector or --overpass");
+	if (r.per_task > 0 && !r.plan)
+		mem_cli_usage_error(&cli, "--plan-per-task goes with --plan");
+	if (r.per_task == 0)
+		r.per_task = PLAN_PER_TASK;
 	r.o.workdir = cli.workdir;
 	r.o.jobs = cli.jobs;
 	r.tty = !cli.quiet && isatty(STDERR_FILENO);
@@ -465,6 +542,8 @@ main(int argc, char **argv)
 	}
 	if (r.tty && r.done > 0)
 		fputc('\n', stderr);
+	if (r.plan)
+		print_plan(&r);
 	if (stats.windows > 0 && r.tty)
 		fprintf(stderr, "mem-fetch: read %.1f MB for %d windows of assets of %.1f MB (%.1f %%)\n",
 		    stats.fetched / 1e6, stats.windows, stats.full / 1e6,

@@ -31,6 +31,7 @@ static const char usage[] =
 "      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
 "                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3,\n"
 "                          256x256 tiles)\n"
+MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-infer");
 
 /* local to mem-infer, above the shared OPT_* values */
@@ -86,7 +87,7 @@ main(int argc, char **argv)
 	struct mem_err err;
 	int opt;
 
-	mem_cli_init(&cli, "mem-infer");
+	mem_cli_init(&cli, "mem-infer", argc, argv);
 	memset(&o, 0, sizeof o);
 	while ((opt = getopt_long(argc, argv, "hVqj:s:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))

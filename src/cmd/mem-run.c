@@ -120,7 +120,7 @@ main(int argc, char **argv)
 	int opt, wait = 0, force = 0, slurm = 0, tasks = 0, resubmit = 0, merge = 0;
 	int shard = -1, nshards = 0, rc;
 
-	mem_cli_init(&cli, "mem-run");
+	mem_cli_init(&cli, "mem-run", argc, argv);
 	while ((opt = getopt_long(argc, argv, "hVqn", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':

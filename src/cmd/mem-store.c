@@ -25,6 +25,7 @@ static const char usage[] =
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
 "      --title TEXT        the catalog's title\n"
+MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-store");
 
 static const struct option longopts[] = {
@@ -62,7 +63,7 @@ main(int argc, char **argv)
 	struct mem_err err;
 	int opt;
 
-	mem_cli_init(&cli, "mem-store");
+	mem_cli_init(&cli, "mem-store", argc, argv);
 	memset(&o, 0, sizeof o);
 	while ((opt = getopt_long(argc, argv, "hVqj:o:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))

@@ -46,6 +46,8 @@ static const char usage[] =
 "                          the number of workers and the rows made at once\n"
 "      --bbox W,S,E,N      only cells meeting this lon/lat box\n"
 "      --bands LIST        asset keys or band names (default: all raster assets)\n"
+"      --shard I/N         only the cells of shard I of N (0 <= I < N), a stable\n"
+"                          split by a hash of the cell name, for job arrays\n"
 "  -r, --resampling ALG    near, bilinear, cubic, cubicspline, lanczos, average,\n"
 "                          mode (default bilinear; classification assets such\n"
 "                          as scl always use near)\n"
@@ -56,7 +58,6 @@ static const struct option longopts[] = {
 	{ "bbox", required_argument, NULL, OPT_BBOX },
 	{ "bands", required_argument, NULL, OPT_BANDS },
 	{ "resampling", required_argument, NULL, 'r' },
-	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "list-cells", no_argument, NULL, OPT_LIST_CELLS },
 	{ "composite", required_argument, NULL, OPT_COMPOSITE },
 	{ "mem", required_argument, NULL, OPT_MEM },
@@ -120,7 +121,8 @@ main(int argc, char **argv)
 	const char *grid = NULL;
 	int opt;
 
-	mem_cli_init(&cli, "mem-tile");
+	mem_cli_init(&cli, "mem-tile", argc, argv);
+	cli.shard_items = 0;	/* every scene is read: shards split the cells */
 #ifdef __GLIBC__
 	/*
 	 * GDAL allocates and frees its warp buffers (hundreds of kB) for every
@@ -156,17 +158,6 @@ main(int argc, char **argv)
 		case OPT_BANDS:
 			o.bands = mem_cli_list(o.bands, optarg);
 			break;
-		case OPT_SHARD: {
-			char *end;
-			long i = strtol(optarg, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
-
-			if (*end || n < 1 || i < 0 || i >= n)
-				mem_cli_usage_error(&cli, "invalid --shard '%s': expected I/N with 0 <= I < N",
-				    optarg);
-			o.shard = (int)i;
-			o.nshards = (int)n;
-			break;
-		}
 		case OPT_LIST_CELLS:
 			o.list_cells = 1;
 			break;
@@ -192,6 +183,8 @@ main(int argc, char **argv)
 	if (grid == NULL)
 		mem_cli_usage_error(&cli, "no grid given (-g webmercator:Z or -g utm)");
 	o.grid_spec = grid;
+	o.shard = cli.shard.index;
+	o.nshards = cli.shard.count;
 	o.workdir = cli.workdir;
 	o.jobs = cli.jobs > 0 ? cli.jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	mem_raster_init();

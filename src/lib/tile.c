@@ -32,7 +32,7 @@
 #include "files.h"
 #include "item.h"
 #include "raster.h"
-#include "sha256.h"
+#include "shard.h"
 #include "tile.h"
 #include "warp.h"
 
@@ -1859,18 +1859,7 @@ mem_tile_plan_memory(struct mem_tile_opts *o, struct mem_err *err)
 int
 mem_tile_in_shard(const char *cell, int shard, int nshards)
 {
-	unsigned char dig[32];
-	struct mem_sha256 h;
-	uint64_t v = 0;
-
-	if (nshards <= 1)
-		return 1;
-	mem_sha256_init(&h);
-	mem_sha256_update(&h, cell, strlen(cell));
-	mem_sha256_final(&h, dig);
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | dig[i];
-	return (int)(v % (uint64_t)nshards) == shard;
+	return mem_shard_has(cell, shard, nshards);
 }
 
 int
