@@ -46,7 +46,9 @@ mem_zones_load(struct mem_zones *z, const char *path, const char *layer,
 	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
 	if (ds == NULL)
 		return mem_err_set(err, MEM_EUSAGE, "cannot open zones '%s': %s", path,
-		    CPLGetLastErrorMsg()[0] ? CPLGetLastErrorMsg() : "not a vector file");
+		    !mem_path_exists(path)	    ? "No such file or directory" :
+			CPLGetLastErrorMsg()[0] ? CPLGetLastErrorMsg() :
+						  "not a vector file");
 	l = layer ? GDALDatasetGetLayerByName(ds, layer) : GDALDatasetGetLayer(ds, 0);
 	if (l == NULL) {
 		mem_err_set(err, MEM_EUSAGE, "zones '%s': no layer '%s'", path,
