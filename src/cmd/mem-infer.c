@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "http.h"
 #include "infer.h"
 #include "item.h"
+#include "llm.h"
 #include "raster.h"
 #include "stage.h"
 
@@ -20,7 +22,9 @@ static const char usage[] =
 "Run the chain of stages, fused in one pass over the bands, on each item read\n"
 "from MANIFEST files (standard input when none, or -), scenes and tiles alike,\n"
 "and write one result item per input on standard output.  Stages: ndvi ndwi\n"
-"mndwi nbr ndbi ndsi evi savi cloudmask expr (see --list-stages).\n"
+"mndwi nbr ndbi ndsi evi savi cloudmask expr zonal change llm (see\n"
+"--list-stages).  With a change stage, items are read to the end and paired\n"
+"by cell (mem:grid) and date: one result per pair of consecutive dates.\n"
 "\n"
 "  -s, --stage SPEC        a stage to run (repeatable), in order; SPEC is\n"
 "                          NAME[:KEY=VALUE,...] or expr:OUT=EXPRESSION, e.g.\n"
@@ -31,17 +35,26 @@ static const char usage[] =
 "      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
 "                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3,\n"
 "                          256x256 tiles)\n"
+"      --llm-endpoint URL  base URL of the llm stage's API (default: the\n"
+"                          provider's, e.g. https://api.deepseek.com/v1)\n"
+"      --llm-timeout S     seconds per llm request (default 120)\n"
+"      --max-requests N    at most N llm requests in this run; items beyond\n"
+"                          are emitted without an answer and the exit status\n"
+"                          is 1 (answers given are cached: a rerun asks the rest)\n"
 MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-infer");
 
 /* local to mem-infer, above the shared OPT_* values */
-enum { OPT_LIST_STAGES = 2000 };
+enum { OPT_LIST_STAGES = 2000, OPT_LLM_ENDPOINT, OPT_LLM_TIMEOUT, OPT_MAX_REQUESTS };
 
 static const struct option longopts[] = {
 	{ "stage", required_argument, NULL, 's' },
 	{ "list-stages", no_argument, NULL, OPT_LIST_STAGES },
 	{ "device", required_argument, NULL, OPT_DEVICE },
 	{ "co", required_argument, NULL, OPT_CO },
+	{ "llm-endpoint", required_argument, NULL, OPT_LLM_ENDPOINT },
+	{ "llm-timeout", required_argument, NULL, OPT_LLM_TIMEOUT },
+	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
 	MEM_CLI_COMMON_OPTIONS
 };
 
@@ -59,36 +72,100 @@ add_stage(char **v, const char *spec)
 	return v;
 }
 
+struct run {
+	struct mem_infer_opts o;
+	struct mem_llm_opts llm;
+	long llm_failed;	/* llm failures already reported */
+	int hold;		/* read every item first (change), or every result (llm scope=run) */
+	json_t **items, **results;
+	size_t nitems, nresults;
+	int stop;
+};
+
+static void
+append(json_t ***v, size_t *n, json_t *j)
+{
+	*v = mem_xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = j;
+}
+
+/* Reports an llm failure once: the item is still emitted, without an answer. */
+static void
+llm_report(struct mem_cli *c, struct run *r)
+{
+	if (r->llm.failed > r->llm_failed) {
+		mem_cli_error(c, &r->llm.last);
+		r->llm_failed = r->llm.failed;
+	}
+}
+
+/* Runs the chain on one item (or a pair) and emits or keeps the result. */
 static int
-on_item(struct mem_cli *c, json_t *item, void *ctx)
+run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *item)
 {
 	struct mem_err err;
 	json_t *out;
 
 	mem_err_clear(&err);
-	out = mem_infer_item(item, ctx, &err);
+	out = mem_infer_pair(before, item, &r->o, &err);
+	llm_report(c, r);
 	if (out == NULL) {
 		mem_cli_error(c, &err);
 		c->nfailed++;
-		/* a device asked for and missing is a usage error: stop at once */
+		/* a device asked for and missing, a key not set: usage errors stop at once */
 		return err.status == MEM_EUSAGE ? -1 : 0;
+	}
+	if (r->o.chain->llm >= 0 && r->o.chain->st[r->o.chain->llm].scope_run) {
+		append(&r->results, &r->nresults, out);
+		return 0;
 	}
 	mem_cli_emit(c, out);
 	json_decref(out);
 	return 0;
 }
 
+static int
+on_item(struct mem_cli *c, json_t *item, void *ctx)
+{
+	struct run *r = ctx;
+
+	if (r->o.chain->pairs) {
+		append(&r->items, &r->nitems, json_incref(item));
+		return 0;
+	}
+	return run_one(c, r, NULL, item);
+}
+
+/* change: every item with the date before it in its cell. */
+static void
+run_pairs(struct mem_cli *c, struct run *r)
+{
+	struct mem_infer_pair *p = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *p);
+	size_t *lonely = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *lonely), nl, np;
+
+	np = mem_infer_pairs(r->items, r->nitems, p, lonely, &nl);
+	for (size_t i = 0; i < nl; i++)
+		mem_cli_warn(c, "item '%s': no other date of its cell (mem:grid) to compare with",
+		    mem_item_id(r->items[lonely[i]]));
+	for (size_t i = 0; i < np; i++)
+		if (run_one(c, r, r->items[p[i].before], r->items[p[i].after]) < 0)
+			break;
+	free(p);
+	free(lonely);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct mem_cli cli;
-	struct mem_infer_opts o;
+	struct run run;
 	struct mem_chain chain;
 	struct mem_err err;
 	int opt;
 
 	mem_cli_init(&cli, "mem-infer", argc, argv);
-	memset(&o, 0, sizeof o);
+	memset(&run, 0, sizeof run);
+	run.llm.max_requests = -1;
 	while ((opt = getopt_long(argc, argv, "hVqj:s:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))
 			continue;
@@ -99,44 +176,87 @@ main(int argc, char **argv)
 		case 'V':
 			mem_cli_version(&cli);
 		case 's':
-			o.stages = add_stage(o.stages, optarg);
+			run.o.stages = add_stage(run.o.stages, optarg);
 			break;
 		case OPT_LIST_STAGES:
 			fputs(mem_stage_help(), stdout);
 			return 0;
 		case OPT_DEVICE:
 			if (strcmp(optarg, "auto") == 0)
-				o.device = MEM_DEVICE_AUTO;
+				run.o.device = MEM_DEVICE_AUTO;
 			else if (strcmp(optarg, "cpu") == 0)
-				o.device = MEM_DEVICE_CPU;
+				run.o.device = MEM_DEVICE_CPU;
 			else if (strcmp(optarg, "cuda") == 0)
-				o.device = MEM_DEVICE_CUDA;
+				run.o.device = MEM_DEVICE_CUDA;
 			else
 				mem_cli_usage_error(&cli, "unknown device '%s' (auto, cpu, cuda)", optarg);
+			break;
+		case OPT_LLM_ENDPOINT:
+			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+				mem_cli_usage_error(&cli, "invalid --llm-endpoint '%s': expected an "
+				    "http(s) URL", optarg);
+			run.llm.endpoint = optarg;
+			break;
+		case OPT_LLM_TIMEOUT:
+			run.llm.timeout = mem_cli_number(&cli, "--llm-timeout", optarg, 1, 3600);
+			break;
+		case OPT_MAX_REQUESTS:
+			run.llm.max_requests = mem_cli_number(&cli, "--max-requests", optarg, 0,
+			    1000000000);
 			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
 				mem_cli_usage_error(&cli, "invalid --co '%s': expected KEY=VALUE", optarg);
-			o.co = mem_cli_list(o.co, optarg);
+			run.o.co = mem_cli_list(run.o.co, optarg);
 			break;
 		default:
 			fprintf(stderr, "Try 'mem-infer --help' for more information.\n");
 			return MEM_EUSAGE;
 		}
 	}
-	if (mem_chain_parse(&chain, o.stages, &err) < 0)
+	if (mem_chain_parse(&chain, run.o.stages, &err) < 0)
 		mem_cli_usage_error(&cli, "%s", err.msg);
-	o.chain = &chain;
-	o.workdir = cli.workdir;
-	o.threads = cli.jobs;
+	run.o.chain = &chain;
+	run.o.workdir = cli.workdir;
+	run.o.threads = cli.jobs;
+	run.llm.workdir = cli.workdir;
+	if (chain.llm >= 0) {
+		run.o.llm = &run.llm;
+		mem_http_global_init();
+	}
 	if (cli.jobs > 0)
 		omp_set_num_threads(cli.jobs);
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
-	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &o);
+	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
+	if (chain.pairs)
+		run_pairs(&cli, &run);
+	if (run.nresults > 0) {
+		mem_err_clear(&err);
+		if (mem_infer_llm_run(run.results, run.nresults, &run.o, &err) < 0)
+			mem_cli_error(&cli, &err);
+		llm_report(&cli, &run);
+		for (size_t i = 0; i < run.nresults; i++)
+			mem_cli_emit(&cli, run.results[i]);
+	}
+	if (run.llm.skipped > 0) {
+		/* work left undone: a rerun finishes it, paying only for what is missing */
+		mem_err_set(&err, MEM_EITEM,
+		    "%ld item%s emitted without an llm answer: --max-requests %ld reached",
+		    run.llm.skipped, run.llm.skipped == 1 ? "" : "s", run.llm.max_requests);
+		mem_cli_error(&cli, &err);
+	}
+	for (size_t i = 0; i < run.nitems; i++)
+		json_decref(run.items[i]);
+	for (size_t i = 0; i < run.nresults; i++)
+		json_decref(run.results[i]);
+	free(run.items);
+	free(run.results);
+	if (chain.llm >= 0)
+		mem_http_global_done();
 	mem_chain_release(&chain);
-	mem_cli_list_free(o.stages);
-	mem_cli_list_free(o.co);
+	mem_cli_list_free(run.o.stages);
+	mem_cli_list_free(run.o.co);
 	mem_raster_done();
 	return mem_cli_exit(&cli);
 }

@@ -83,6 +83,46 @@ void mem_kern_apply_mask_f32(float *out, const float *mask, size_t n);
 void mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
     unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch);
 
+/* Change: out = after - before (NaN where either is NaN). */
+void mem_kern_diff_f32(const float *after, const float *before, float *out, size_t n);
+
+/*
+ * Change mask of a difference: 1 where d <= t (t < 0, a loss) or d >= t
+ * (t > 0, a gain), 0 elsewhere, NaN where d is NaN.
+ */
+void mem_kern_threshold_f32(const float *d, float *out, size_t n, double t);
+
+/* The values of one zone, gathered from strips (zonal.c). */
+struct mem_kern_zone {
+	float *v;
+	size_t n, cap;
+};
+
+/*
+ * Appends v[i] to zone ids[i] - 1 for every pixel whose id is 1..nzones
+ * and whose value is not NaN.  Returns 0, or -1 when out of memory.
+ */
+int mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const float *v,
+    size_t n);
+/* Moves src's values to the end of dst (src is left empty); -1 when out of memory. */
+int mem_kern_zonal_merge(struct mem_kern_zone *dst, struct mem_kern_zone *src);
+
+struct mem_kern_zonal_stats {
+	size_t count;
+	double mean, std, min, max; /* std: population (divided by count) */
+	double pct[16];
+};
+
+/*
+ * Statistics of n values (sorted in place): an exact mean (compensated
+ * sum over the sorted values), the population standard deviation in two
+ * passes, and percentiles with linear interpolation between the closest
+ * ranks (numpy's default: rank p/100 * (n - 1)).  n = 0 gives count 0 and
+ * NaN elsewhere.
+ */
+void mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
+    struct mem_kern_zonal_stats *out);
+
 /* 1 when a CUDA device can run the kernels (always 0 in a CPU-only build). */
 int mem_kern_cuda_available(void);
 

@@ -134,6 +134,10 @@ try_once(const char *url, const char *post, const char *ctype, const struct mem_
 		/* a redirected POST stays a POST, as STAC APIs expect */
 		curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
 	}
+	for (const char *const *h = o ? o->headers : NULL; h && *h; h++)
+		hdr = curl_slist_append(hdr, *h);
+	if (hdr)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	rc = curl_easy_perform(c);
 	curl_slist_free_all(hdr);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

@@ -17,6 +17,8 @@ struct mem_http_opts {
 	long timeout;		/* seconds for a whole transfer; 0 = 60 */
 	int retries;		/* extra tries after the first; <0 = 3 */
 	const char *cafile;	/* extra CA bundle, or NULL */
+	const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL;
+				       never shown in messages (they may hold keys) */
 };
 
 /* Initialises libcurl once per process (call before threads start). */

@@ -27,8 +27,10 @@
 #include "infer.h"
 #include "item.h"
 #include "kern.h"
+#include "llm.h"
 #include "raster.h"
 #include "stage.h"
+#include "zonal.h"
 
 static _Thread_local const char *last_device = "cpu";
 
@@ -204,7 +206,12 @@ struct input {
 
 /* What one stage reads and writes for one item. */
 struct slot {
-	int in[3];		/* inputs of an index or mask */
+	int in[3];		/* inputs of an index or mask (zonal: a band measured) */
+	int bin[2];		/* diff: the inputs of the index on the date before */
+	int vec;		/* zonal, change: its GeoPackage is to be made */
+	char *gpkg, *json;	/* zonal, change: the GeoPackage and the summary beside it */
+	struct mem_zones zones;	/* zonal */
+	struct mem_kern_zone *acc; /* zonal: the values of each zone, all threads */
 	int *vin;		/* expr: per name, an input, or -1 for a stage */
 	GDALDatasetH out;	/* NULL when not written this time */
 	char *tmp, *path;
@@ -212,6 +219,7 @@ struct slot {
 
 struct run {
 	const json_t *item;
+	const json_t *before;	/* change: the item of the date before */
 	const struct mem_chain *c;
 	struct input in[MAX_INPUTS];
 	int nin;
@@ -220,26 +228,26 @@ struct run {
 
 /* The input for band name (or one of its aliases), opened once per band. */
 static int
-add_input(struct run *r, const char *name, int nearest, struct mem_err *err)
+add_input(struct run *r, const json_t *item, const char *name, int nearest, struct mem_err *err)
 {
 	struct mem_band b;
 	struct mem_err first;
 	size_t a;
 	int i;
 
-	if (mem_item_find_band(r->item, name, &b, &first) < 0) {
+	if (mem_item_find_band(item, name, &b, &first) < 0) {
 		for (a = 0; a < sizeof aliases / sizeof *aliases; a++)
 			if (strcmp(aliases[a].name, name) == 0)
 				break;
 		for (i = 0; a < sizeof aliases / sizeof *aliases && i < 3 && aliases[a].alt[i]; i++)
-			if (mem_item_find_band(r->item, aliases[a].alt[i], &b, NULL) == 0)
+			if (mem_item_find_band(item, aliases[a].alt[i], &b, NULL) == 0)
 				break;
 		if (a == sizeof aliases / sizeof *aliases || i == 3 || aliases[a].alt[i] == NULL) {
 			*err = first;
 			return -1;
 		}
 	}
-	collection_scale(r->item, name, &b);
+	collection_scale(item, name, &b);
 	nearest |= categorical(name, &b);
 	for (i = 0; i < r->nin; i++)
 		if (r->in[i].b.asset == b.asset && r->in[i].b.index == b.index) {
@@ -247,12 +255,12 @@ add_input(struct run *r, const char *name, int nearest, struct mem_err *err)
 			return i;
 		}
 	if (r->nin == MAX_INPUTS)
-		return mem_err_set(err, MEM_EITEM, "item '%s': more than %d bands", mem_item_id(r->item),
+		return mem_err_set(err, MEM_EITEM, "item '%s': more than %d bands", mem_item_id(item),
 		    MAX_INPUTS);
 	r->in[i].b = b;
 	r->in[i].href = mem_asset_href(b.asset);
 	r->in[i].nearest = nearest;
-	r->in[i].ds = open_band(r->item, &b, err);
+	r->in[i].ds = open_band(item, &b, err);
 	if (r->in[i].ds == NULL)
 		return -1;
 	r->in[i].w = GDALGetRasterXSize(r->in[i].ds);
@@ -279,17 +287,33 @@ resolve(struct run *r, struct mem_err *err)
 				sl->vin[v] = -1;
 				if (s->refs[v] >= 0)
 					continue;
-				sl->vin[v] = add_input(r, mem_expr_var(s->expr, v), 0, err);
+				sl->vin[v] = add_input(r, r->item, mem_expr_var(s->expr, v), 0, err);
 				if (sl->vin[v] < 0)
 					return mem_err_prefix(err, "expr '%s'", s->name);
 				r->in[sl->vin[v]].need_refl = 1;
 			}
 			continue;
 		}
+		if (s->kind == MEM_STAGE_ZONAL && s->of_stage < 0) {
+			/* a band measured as it is read: reflectance, NaN for nodata */
+			if ((sl->in[0] = add_input(r, r->item, s->of, 0, err)) < 0)
+				return mem_err_prefix(err, "zonal '%s'", s->name);
+			r->in[sl->in[0]].need_refl = 1;
+			continue;
+		}
 		for (int j = 0; j < s->nbands; j++)
-			if ((sl->in[j] = add_input(r, s->bands[j], s->kind == MEM_STAGE_CLOUDMASK,
-			    err)) < 0)
+			if ((sl->in[j] = add_input(r, r->item, s->bands[j],
+			    s->kind == MEM_STAGE_CLOUDMASK, err)) < 0)
 				return -1;
+		if (s->kind == MEM_STAGE_DIFF) {
+			if (r->before == NULL)
+				return mem_err_set(err, MEM_EITEM, "item '%s': change needs the item "
+				    "of the date before", mem_item_id(r->item));
+			for (int j = 0; j < 2; j++)
+				if ((sl->bin[j] = add_input(r, r->before, s->bands[j], 0, err)) < 0)
+					return mem_err_prefix(err, "item '%s' (before)",
+					    mem_item_id(r->before));
+		}
 	}
 	return 0;
 }
@@ -337,7 +361,11 @@ struct worker {
 	GDALDatasetH ds[MAX_INPUTS];
 	float *raw[MAX_INPUTS], *refl[MAX_INPUTS];
 	float **sout;
+	float *tmp;		/* diff: the index on the date before */
 	unsigned char *scratch;
+	int *ids;		/* zonal: the zone of each pixel of the strip */
+	OGRGeometryH **geoms;	/* zonal: this thread's copy of each stage's zones */
+	struct mem_kern_zone **acc; /* zonal: this thread's values per stage and zone */
 };
 
 static int
@@ -358,6 +386,18 @@ worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int h
 		ok = (t->sout[k] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
 	if (ok)
 		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
+	if (ok)
+		ok = (t->tmp = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+	t->geoms = mem_xcalloc(r->c->n, sizeof *t->geoms);
+	t->acc = mem_xcalloc(r->c->n, sizeof *t->acc);
+	for (size_t k = 0; k < r->c->n && ok; k++) {
+		if (r->c->st[k].kind != MEM_STAGE_ZONAL || !r->sl[k].vec)
+			continue;
+		if (t->ids == NULL)
+			ok = (t->ids = VSI_MALLOC_VERBOSE(n * sizeof(int))) != NULL;
+		t->geoms[k] = mem_zones_geoms(&r->sl[k].zones);
+		t->acc[k] = mem_xcalloc(r->sl[k].zones.n ? r->sl[k].zones.n : 1, sizeof **t->acc);
+	}
 	if (!ok)
 		return mem_err_set(err, MEM_EITEM, "out of memory for a strip of %zu rows", strip);
 	for (int i = 0; i < r->nin; i++) {
@@ -388,9 +428,20 @@ worker_release(struct worker *t, const struct run *r)
 		VSIFree(t->raw[i]);
 		VSIFree(t->refl[i]);
 	}
-	for (size_t k = 0; t->sout && k < r->c->n; k++)
+	for (size_t k = 0; t->sout && k < r->c->n; k++) {
 		VSIFree(t->sout[k]);
+		if (t->geoms)
+			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
+		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
+			free(t->acc[k][z].v);
+		if (t->acc)
+			free(t->acc[k]);
+	}
 	free(t->sout);
+	free(t->geoms);
+	free(t->acc);
+	VSIFree(t->tmp);
+	VSIFree(t->ids);
 	VSIFree(t->scratch);
 }
 
@@ -427,6 +478,24 @@ read_rows(const struct input *in, GDALDatasetH ds, int w, int h, int y0, int row
 		nrows = in->h - ny0;
 	return GDALRasterIOEx(GDALGetRasterBand(ds, in->b.index), GF_Read, 0, ny0, in->w, nrows, buf,
 	    w, rows, GDT_Float32, 0, 0, &ex);
+}
+
+/* (a - b) / (a + b) of two inputs: the NDVI kernel with nir = a, red = b. */
+static void
+nd(const struct input *a, const struct input *b, const float *ra, const float *rb, float *out,
+    size_t n)
+{
+	struct mem_kern_ndvi_params p;
+
+	p.nir_scale = a->kb.scale;
+	p.nir_offset = a->kb.offset;
+	p.nir_has_nodata = a->kb.has_nodata;
+	p.nir_nodata = a->kb.nodata;
+	p.red_scale = b->kb.scale;
+	p.red_offset = b->kb.offset;
+	p.red_has_nodata = b->kb.has_nodata;
+	p.red_nodata = b->kb.nodata;
+	mem_kern_ndvi_f32(rb, ra, out, n, &p);
 }
 
 /* Runs stage k over one strip of n = w * rows pixels; top rows of halo precede it in raw. */
@@ -476,6 +545,20 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 		mem_kern_cloudmask_f32(t->raw[sl->in[0]], out, w, inrows, top, rows, s->classes,
 		    a->kb.has_nodata, a->kb.nodata, s->dilate, t->scratch);
 		break;
+	case MEM_STAGE_DIFF: {
+		const struct input *c = &r->in[sl->bin[0]], *d = &r->in[sl->bin[1]];
+
+		nd(a, b, t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n);
+		nd(c, d, t->raw[sl->bin[0]] + off, t->raw[sl->bin[1]] + off, t->tmp, n);
+		mem_kern_diff_f32(out, t->tmp, out, n);
+		break;
+	}
+	case MEM_STAGE_CHANGE:
+		mem_kern_threshold_f32(t->sout[s->diff], out, n, s->threshold);
+		break;
+	case MEM_STAGE_ZONAL:
+	case MEM_STAGE_LLM:
+		break;
 	case MEM_STAGE_EXPR: {
 		size_t nv = mem_expr_nvars(s->expr);
 		const float *vars[64];
@@ -496,29 +579,65 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
  * block rows is read once, every stage runs on it in memory, and the
  * outputs asked for (and not already made) are written.
  */
+/* Stages that make a raster (an index, a mask, an expression, a difference). */
 static int
-run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
-    struct mem_err *err)
+is_raster(const struct mem_stage *s)
+{
+	return s->kind != MEM_STAGE_ZONAL && s->kind != MEM_STAGE_LLM;
+}
+
+/* Writes the summary of a GeoPackage beside it: what the item says of it. */
+static int
+write_summary(const char *path, json_t *j, struct mem_err *err)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc = mem_write_file_atomic(path, text, strlen(text), err);
+
+	free(text);
+	return rc;
+}
+
+static int
+run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts *o,
+    const char *dir, struct mem_err *err)
 {
 	const struct mem_chain *c = o->chain;
 	struct run r;
 	int ref = 0, w, h, strip, nstrips, halo = c->halo, failed = 0, use_cuda, nout = 0, rc = -1;
 	char msg[MEM_ERR_MSG] = "";
+	double gt[6] = { 0, 1, 0, 0, 0, 1 };
 
 	memset(&r, 0, sizeof r);
 	r.item = item;
+	r.before = before;
 	r.c = c;
 	r.sl = mem_xcalloc(c->n, sizeof *r.sl);
 	for (size_t k = 0; k < c->n; k++) {
+		const struct mem_stage *s = &c->st[k];
 		char *name;
 
-		if (!c->st[k].write)
+		if (!s->write)
 			continue;
-		name = mem_xasprintf("%s.tif", c->st[k].name);
-		r.sl[k].path = mem_path_join(dir, name);
-		free(name);
-		if (!mem_path_exists(r.sl[k].path))
-			nout++;
+		if (is_raster(s)) {
+			name = mem_xasprintf("%s.tif", s->name);
+			r.sl[k].path = mem_path_join(dir, name);
+			free(name);
+			if (!mem_path_exists(r.sl[k].path))
+				nout++;
+		}
+		if (s->kind == MEM_STAGE_ZONAL || s->kind == MEM_STAGE_CHANGE) {
+			name = mem_xasprintf(s->kind == MEM_STAGE_ZONAL ? "%s.gpkg" : "%s-polygons.gpkg",
+			    s->name);
+			r.sl[k].gpkg = mem_path_join(dir, name);
+			free(name);
+			name = mem_xasprintf("%s.json", s->name);
+			r.sl[k].json = mem_path_join(dir, name);
+			free(name);
+			if (!mem_path_exists(r.sl[k].gpkg) || !mem_path_exists(r.sl[k].json)) {
+				r.sl[k].vec = 1;
+				nout++;
+			}
+		}
 	}
 	if (nout == 0) {
 		rc = 0;
@@ -543,9 +662,16 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 		}
 	w = r.in[ref].w;
 	h = r.in[ref].h;
+	GDALGetGeoTransform(r.in[ref].ds, gt);
 	for (size_t k = 0; k < c->n; k++) {
 		struct slot *sl = &r.sl[k];
 
+		if (c->st[k].kind == MEM_STAGE_ZONAL && sl->vec) {
+			if (mem_zones_load(&sl->zones, c->st[k].zones, c->st[k].layer,
+			    GDALGetSpatialRef(r.in[ref].ds), err) < 0)
+				goto done;
+			sl->acc = mem_xcalloc(sl->zones.n ? sl->zones.n : 1, sizeof *sl->acc);
+		}
 		if (sl->path == NULL || mem_path_exists(sl->path))
 			continue;
 		sl->tmp = mem_tmp_name(sl->path);
@@ -640,6 +766,26 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 						failed = 1;
 					}
 				}
+			for (size_t k = 0; k < c->n && !failed; k++) {
+				const struct mem_stage *zs = &c->st[k];
+				struct mem_err zerr;
+				const float *v;
+
+				if (zs->kind != MEM_STAGE_ZONAL || !r.sl[k].vec)
+					continue;
+				v = zs->of_stage >= 0 ? t.sout[zs->of_stage] : t.refl[r.sl[k].in[0]];
+				if (mem_zones_rasterize(t.geoms[k], r.sl[k].zones.n, gt, w, y0, rows, t.ids,
+				    &zerr) < 0 || mem_kern_zonal_add(t.acc[k], r.sl[k].zones.n, t.ids, v,
+				    (size_t)w * rows) < 0) {
+#pragma omp critical(mem_infer_err)
+					{
+						if (!failed)
+							snprintf(msg, sizeof msg, "zonal '%s': %.400s", zs->name,
+							    zerr.msg[0] ? zerr.msg : "out of memory");
+						failed = 1;
+					}
+				}
+			}
 #pragma omp critical(mem_infer_write)
 			for (size_t k = 0; k < c->n; k++) {
 				if (r.sl[k].out == NULL || failed)
@@ -652,6 +798,15 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 				}
 			}
 		}
+		/* this thread's values join the others' (values, not sums: order does not matter) */
+#pragma omp critical(mem_infer_zonal)
+		for (size_t k = 0; k < c->n; k++)
+			for (size_t z = 0; t.acc && t.acc[k] && z < r.sl[k].zones.n; z++)
+				if (mem_kern_zonal_merge(&r.sl[k].acc[z], &t.acc[k][z]) < 0 && !failed) {
+					snprintf(msg, sizeof msg, "out of memory for zonal '%s'",
+					    c->st[k].name);
+					failed = 1;
+				}
 		worker_release(&t, &r);
 	}
 	if (failed) {
@@ -675,6 +830,31 @@ run_chain(const json_t *item, const struct mem_infer_opts *o, const char *dir,
 		free(sl->tmp);
 		sl->tmp = NULL;
 	}
+	/* the vector outputs, from the values gathered and the masks written */
+	for (size_t k = 0; k < c->n; k++) {
+		const struct mem_stage *s = &c->st[k];
+		struct slot *sl = &r.sl[k];
+		json_t *sum = NULL;
+		int vrc;
+
+		if (!sl->vec)
+			continue;
+		if (s->kind == MEM_STAGE_ZONAL)
+			vrc = mem_zones_write(&sl->zones, sl->acc, s, sl->gpkg, &sum, err);
+		else
+			vrc = mem_polygons_write(sl->path, sl->gpkg, s->name, &sum, err);
+		if (vrc == 0) {
+			/* both must be there for a rerun to reuse them */
+			vrc = write_summary(sl->json, sum, err);
+			if (vrc < 0)
+				unlink(sl->gpkg);
+		}
+		json_decref(sum);
+		if (vrc < 0) {
+			mem_err_prefix(err, "item '%s'", mem_item_id(item));
+			goto done;
+		}
+	}
 	rc = 0;
 done:
 	for (size_t k = 0; k < c->n; k++) {
@@ -686,6 +866,12 @@ done:
 		}
 		free(r.sl[k].path);
 		free(r.sl[k].vin);
+		free(r.sl[k].gpkg);
+		free(r.sl[k].json);
+		for (size_t z = 0; r.sl[k].acc && z < r.sl[k].zones.n; z++)
+			free(r.sl[k].acc[z].v);
+		free(r.sl[k].acc);
+		mem_zones_release(&r.sl[k].zones);
 	}
 	free(r.sl);
 	for (int i = 0; i < r.nin; i++)
@@ -694,12 +880,31 @@ done:
 }
 /* The facts about an input that decide a result: ids, and checksums where known. */
 static json_t *
-input_params(const json_t *item, const struct mem_infer_opts *o)
+asset_sums(const json_t *item)
+{
+	json_t *sums = json_object(), *a;
+	const char *key;
+
+	json_object_foreach(json_object_get(item, "assets"), key, a) {
+		json_t *c = json_object_get(a, "file:checksum");
+
+		json_object_set_new(sums, key, c ? json_deep_copy(c) :
+		    json_string(mem_asset_href(a) ? mem_asset_href(a) : ""));
+	}
+	return sums;
+}
+
+static json_t *
+input_params(const json_t *item, const json_t *before, const struct mem_infer_opts *o)
 {
 	json_t *p = json_object(), *st = json_array(), *sums = json_object(), *a;
 	const char *key;
 
 	json_object_set_new(p, "input", json_string(mem_item_id(item)));
+	if (before) {
+		json_object_set_new(p, "before", json_string(mem_item_id(before)));
+		json_object_set_new(p, "before_assets", asset_sums(before));
+	}
 	json_object_foreach(json_object_get(item, "assets"), key, a) {
 		json_t *c = json_object_get(a, "file:checksum");
 
@@ -762,10 +967,118 @@ describe(const char *path, const char *stage, struct mem_err *err)
 	return a;
 }
 
+/* A GeoPackage asset. */
+static json_t *
+describe_gpkg(const char *path, const char *title, struct mem_err *err)
+{
+	json_t *a = json_object(), *roles = json_array();
+	struct stat st;
+	char *abs;
+
+	if (stat(path, &st) < 0) {
+		mem_err_set(err, MEM_EITEM, "cannot stat '%s': %s", path, strerror(errno));
+		json_decref(a);
+		json_decref(roles);
+		return NULL;
+	}
+	abs = mem_path_absolute(path);
+	json_object_set_new(a, "href", json_string(abs));
+	free(abs);
+	json_object_set_new(a, "type", json_string("application/geopackage+sqlite3"));
+	json_object_set_new(a, "title", json_string(title));
+	json_array_append_new(roles, json_string("data"));
+	json_object_set_new(a, "roles", roles);
+	json_object_set_new(a, "file:size", json_integer((json_int_t)st.st_size));
+	return a;
+}
+
+/* The summary written beside a GeoPackage; NULL with err when it cannot be read. */
+static json_t *
+read_summary(const char *dir, const char *name, struct mem_err *err)
+{
+	char *f = mem_xasprintf("%s/%s.json", dir, name);
+	json_error_t je;
+	json_t *j = json_load_file(f, 0, &je);
+
+	if (j == NULL)
+		mem_err_set(err, MEM_EITEM, "cannot read '%s': %s", f, je.text);
+	free(f);
+	return j;
+}
+
+/* Adds the assets and properties of the vector outputs (zonal, change). */
+static int
+add_vectors(json_t *out, const json_t *item, const json_t *before, const struct mem_stage *s,
+    const char *dir, struct mem_err *err)
+{
+	json_t *props = json_object_get(out, "properties"), *sum, *a, *m;
+	char *name, *path;
+
+	sum = read_summary(dir, s->name, err);
+	if (sum == NULL)
+		return -1;
+	name = mem_xasprintf(s->kind == MEM_STAGE_ZONAL ? "%s.gpkg" : "%s-polygons.gpkg", s->name);
+	path = mem_path_join(dir, name);
+	free(name);
+	a = describe_gpkg(path, s->name, err);
+	free(path);
+	if (a == NULL) {
+		json_decref(sum);
+		return -1;
+	}
+	if (s->kind == MEM_STAGE_ZONAL) {
+		name = mem_xstrdup(s->name);
+		json_object_set_new(sum, "asset", json_string(s->name));
+		if ((m = json_object_get(props, "mem:zonal")) == NULL)
+			json_object_set_new(props, "mem:zonal", m = json_object());
+		json_object_set_new(m, s->name, sum);
+	} else {
+		name = mem_xasprintf("%s-polygons", s->name);
+		json_object_set_new(sum, "asset", json_string(name));
+		json_object_set_new(sum, "mask", json_string(s->name));
+		json_object_set_new(sum, "index", json_string(s->index));
+		json_object_set_new(sum, "threshold", json_real(s->threshold));
+		json_object_set_new(sum, "before", json_string(mem_item_id(before)));
+		json_object_set_new(sum, "after", json_string(mem_item_id(item)));
+		json_object_set_new(props, "mem:change", sum);
+	}
+	json_object_set_new(json_object_get(out, "assets"), name, a);
+	free(name);
+	return 0;
+}
+
+/* Adds a derived_from link to the item of the date before. */
+static void
+link_before(json_t *out, const json_t *before)
+{
+	json_t *links = json_object_get(out, "links"), *l = json_object(), *self;
+	size_t i;
+	const char *href = NULL;
+
+	json_array_foreach(json_object_get(before, "links"), i, self)
+		if (json_is_string(json_object_get(self, "rel")) &&
+		    strcmp(json_string_value(json_object_get(self, "rel")), "self") == 0)
+			href = json_string_value(json_object_get(self, "href"));
+	json_object_set_new(l, "rel", json_string("derived_from"));
+	json_object_set_new(l, "href", json_string(href ? href : mem_item_id(before)));
+	json_object_set_new(l, "type", json_string("application/geo+json"));
+	json_object_set_new(l, "title", json_string(mem_item_id(before)));
+	if (!json_is_array(links))
+		json_object_set_new(out, "links", links = json_array());
+	json_array_append_new(links, l);
+}
+
 json_t *
 mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_err *err)
 {
-	json_t *params = input_params(item, o), *out;
+	return mem_infer_pair(NULL, item, o, err);
+}
+
+json_t *
+mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_opts *o,
+    struct mem_err *err)
+{
+	json_t *params = input_params(item, before, o), *out;
 	char *sid = mem_path_safe_name(mem_item_id(item));
 	char *id = mem_item_derive_id(sid, "mem-infer", params);
 	char *dir = mem_xasprintf("%s/results/%s", o->workdir, id);
@@ -774,16 +1087,25 @@ mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_er
 	json_decref(params);
 	if (mem_workdir(dir, err) < 0)
 		goto fail;
-	if (run_chain(item, o, dir, err) < 0)
+	if (run_chain(item, before, o, dir, err) < 0)
 		goto fail;
 	out = mem_item_derive(item, id, "infer");
+	if (before)
+		link_before(out, before);
 	for (size_t k = 0, first = 1; k < o->chain->n; k++) {
 		const struct mem_stage *s = &o->chain->st[k];
 		char *name, *path;
 		json_t *a;
 
-		if (!s->write)
+		if (!s->write || s->kind == MEM_STAGE_LLM)
 			continue;
+		if (s->kind == MEM_STAGE_ZONAL) {
+			if (add_vectors(out, item, before, s, dir, err) < 0) {
+				json_decref(out);
+				goto fail;
+			}
+			continue;
+		}
 		/* the collection is the first output's name, as it was with one stage */
 		if (first)
 			json_object_set_new(out, "collection", json_string(s->name));
@@ -798,10 +1120,25 @@ mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_er
 			goto fail;
 		}
 		json_object_set_new(json_object_get(out, "assets"), s->name, a);
+		if (s->kind == MEM_STAGE_CHANGE && add_vectors(out, item, before, s, dir, err) < 0) {
+			json_decref(out);
+			goto fail;
+		}
 	}
 	mem_item_add_extension(out, MEM_EXT_RASTER);
 	mem_item_add_extension(out, MEM_EXT_FILE);
 	mem_item_add_extension(out, MEM_EXT_PROJ);
+	if (o->chain->llm >= 0 && !o->chain->st[o->chain->llm].scope_run && o->llm) {
+		json_t *sum = mem_llm_summary(out), *ans;
+
+		ans = mem_llm_ask(&o->chain->st[o->chain->llm], o->llm, sum, err);
+		json_decref(sum);
+		if (ans == NULL) {
+			json_decref(out);
+			goto fail;
+		}
+		json_object_set_new(json_object_get(out, "properties"), "mem:llm", ans);
+	}
 	free(dir);
 	free(id);
 	return out;
@@ -809,4 +1146,93 @@ fail:
 	free(dir);
 	free(id);
 	return NULL;
+}
+
+/* The cell an item belongs to: mem:grid, else the STAC grid extension's code. */
+static const char *
+cell_of(const json_t *item)
+{
+	const char *g = mem_item_prop_string(item, "mem:grid");
+
+	return g ? g : mem_item_prop_string(item, "grid:code");
+}
+
+struct dated {
+	size_t i;
+	const char *cell;
+	double t;
+};
+
+static int
+cmp_dated(const void *a, const void *b)
+{
+	const struct dated *x = a, *y = b;
+	int c = strcmp(x->cell, y->cell);
+
+	if (c)
+		return c;
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+size_t
+mem_infer_pairs(json_t *const *items, size_t n, struct mem_infer_pair *pairs, size_t *lonely,
+    size_t *nlonely)
+{
+	struct dated *d = mem_xcalloc(n ? n : 1, sizeof *d);
+	size_t m = 0, np = 0, nl = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct mem_interval iv;
+
+		if (cell_of(items[i]) == NULL || mem_item_time(items[i], &iv, NULL) < 0) {
+			lonely[nl++] = i;
+			continue;
+		}
+		d[m].i = i;
+		d[m].cell = cell_of(items[i]);
+		d[m].t = iv.start;
+		m++;
+	}
+	qsort(d, m, sizeof *d, cmp_dated);
+	for (size_t k = 0; k < m; k++) {
+		int first = k == 0 || strcmp(d[k - 1].cell, d[k].cell) != 0;
+		int last = k + 1 == m || strcmp(d[k + 1].cell, d[k].cell) != 0;
+
+		if (first && last)
+			lonely[nl++] = d[k].i;
+		if (!first) {
+			pairs[np].before = d[k - 1].i;
+			pairs[np].after = d[k].i;
+			np++;
+		}
+	}
+	free(d);
+	*nlonely = nl;
+	return np;
+}
+
+int
+mem_infer_llm_run(json_t *const *results, size_t n, const struct mem_infer_opts *o,
+    struct mem_err *err)
+{
+	const struct mem_stage *s;
+	json_t *all, *ans;
+
+	if (o->chain->llm < 0 || o->llm == NULL || n == 0)
+		return 0;
+	s = &o->chain->st[o->chain->llm];
+	all = json_object();
+	json_object_set_new(all, "tiles", json_array());
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(json_object_get(all, "tiles"), mem_llm_summary(results[i]));
+	ans = mem_llm_ask(s, o->llm, all, err);
+	json_decref(all);
+	if (ans == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		json_object_set(json_object_get(results[i], "properties"), "mem:llm", ans);
+	json_decref(ans);
+	return 0;
 }

@@ -15,6 +15,7 @@
 enum mem_device { MEM_DEVICE_AUTO, MEM_DEVICE_CPU, MEM_DEVICE_CUDA };
 
 struct mem_chain;
+struct mem_llm_opts;
 
 struct mem_infer_opts {
 	char **stages;		/* NULL-terminated stage specs as given (they name the result) */
@@ -23,6 +24,7 @@ struct mem_infer_opts {
 	enum mem_device device;
 	char **co;		/* GeoTIFF creation options KEY=VALUE, NULL-terminated */
 	int threads;		/* 0 = all CPUs */
+	struct mem_llm_opts *llm; /* the llm stage's options and counters, or NULL */
 };
 
 /*
@@ -31,6 +33,34 @@ struct mem_infer_opts {
  * Outputs already present (same deterministic id) are reused.
  */
 json_t *mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struct mem_err *err);
+
+/*
+ * The same for a change stage: item is the later date, before the earlier
+ * one of the same cell; the result derives from item and links to both.
+ */
+json_t *mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_opts *o,
+    struct mem_err *err);
+
+struct mem_infer_pair {
+	size_t before, after; /* indices into the items */
+};
+
+/*
+ * Pairs items of the same cell (mem:grid, else grid:code) by date:
+ * each item with the one just before it.  pairs holds n entries, lonely n
+ * indices: the items of a cell with one date, or with no cell or date.
+ * Returns the number of pairs, ordered by cell then date.
+ */
+size_t mem_infer_pairs(json_t *const *items, size_t n, struct mem_infer_pair *pairs,
+    size_t *lonely, size_t *nlonely);
+
+/*
+ * The llm stage with scope=run: one question about all the results, whose
+ * answer goes into each (mem:llm).  Returns 0, or -1 with err for a usage
+ * error (a missing key).
+ */
+int mem_infer_llm_run(json_t *const *results, size_t n, const struct mem_infer_opts *o,
+    struct mem_err *err);
 
 /* The device the last NDVI ran on ("cpu" or "cuda"), for messages. */
 const char *mem_infer_last_device(void);

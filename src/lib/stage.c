@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "files.h"
 #include "stage.h"
 
 static const struct index_def {
@@ -56,7 +57,23 @@ mem_stage_help(void)
 	       "  expr:OUT=EXPRESSION\n"
 	       "             band math into output OUT: numbers, bands (as reflectance) and\n"
 	       "             earlier stages by name, + - * / < <= > >= == != && || ! ?:\n"
-	       "             ( ), min max abs sqrt log exp pow\n";
+	       "             ( ), min max abs sqrt log exp pow\n"
+	       "  zonal:zones=FILE[,layer=L][,of=STAGE|BAND][,stats=LIST]\n"
+	       "             statistics of OF (default: the stage before) over the polygons\n"
+	       "             of FILE (GeoJSON, GeoPackage..., any CRS), pixel centres inside;\n"
+	       "             stats=count,mean,std,min,max,p10,p50,p90 (any pNN); output\n"
+	       "             zonal_OF.gpkg (one table OF: polygons + stats) and mem:zonal\n"
+	       "  change[:index=ndvi,threshold=-0.2]\n"
+	       "             pairs items of the same cell (mem:grid) by date: the index after\n"
+	       "             minus before (dndvi, float32) and change (1 where the difference\n"
+	       "             is <= a negative threshold, >= a positive one; 0 elsewhere),\n"
+	       "             with change.gpkg: its polygons and their areas; index: ndvi ndwi\n"
+	       "             mndwi nbr ndbi ndsi; as=NAME names the mask\n"
+	       "  llm:PROVIDER/MODEL[,prompt=FILE][,scope=tile|run]\n"
+	       "             asks a hosted model about a JSON summary of each result (or of\n"
+	       "             the run) and stores the answer in mem:llm; PROVIDER deepseek,\n"
+	       "             mistral, openai (chat completions) or cohere (v2 chat); the\n"
+	       "             prompt's {{summary}} is replaced by the summary\n";
 }
 
 static const struct index_def *
@@ -101,6 +118,13 @@ stage_release(struct mem_stage *s)
 	free(s->name);
 	free(s->band);
 	free(s->refs);
+	free(s->zones);
+	free(s->layer);
+	free(s->of);
+	free(s->index);
+	free(s->provider);
+	free(s->model);
+	free(s->prompt);
 	mem_expr_free(s->expr);
 	memset(s, 0, sizeof *s);
 }
@@ -194,6 +218,9 @@ parse_classes(const char *spec, const char *v, unsigned long long *out, struct m
 	return 0;
 }
 
+static int zonal_param(struct mem_chain *c, struct mem_stage *s, const char *spec,
+    const char *key, const char *v, struct mem_err *err);
+
 static int
 set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *key,
     const char *v, struct mem_err *err)
@@ -208,7 +235,7 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 		s->name = mem_xstrdup(v);
 		return 0;
 	}
-	if (s->kind != MEM_STAGE_CLOUDMASK && strcmp(key, "mask") == 0) {
+	if (s->kind != MEM_STAGE_CLOUDMASK && s->kind <= MEM_STAGE_EXPR && strcmp(key, "mask") == 0) {
 		s->mask = find_stage(c, v);
 		if (s->mask < 0 && strcmp(v, "cloudmask") == 0)
 			s->mask = dependency(c, v);
@@ -217,6 +244,49 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			    "stage '%s': mask '%s' is not an earlier stage (give -s %s first)",
 			    spec, v, v);
 		return 0;
+	}
+	if (s->kind == MEM_STAGE_ZONAL)
+		return zonal_param(c, s, spec, key, v, err);
+	if (s->kind == MEM_STAGE_CHANGE) {
+		if (strcmp(key, "threshold") == 0) {
+			if (parse_number(spec, key, v, -2, 2, &s->threshold, err) < 0)
+				return -1;
+			if (s->threshold == 0)
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': threshold must not be 0 (its sign says loss or gain)",
+				    spec);
+			return 0;
+		}
+		if (strcmp(key, "index") == 0) {
+			const struct index_def *d = find_index(v);
+
+			if (d == NULL || d->kind != MEM_STAGE_ND)
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': index must be a normalized difference (ndvi, ndwi, "
+				    "mndwi, nbr, ndbi, ndsi), not '%s'",
+				    spec, v);
+			free(s->index);
+			s->index = mem_xstrdup(v);
+			return 0;
+		}
+	}
+	if (s->kind == MEM_STAGE_LLM) {
+		if (strcmp(key, "scope") == 0) {
+			if (strcmp(v, "tile") != 0 && strcmp(v, "run") != 0)
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': scope must be tile or run, not '%s'", spec, v);
+			s->scope_run = strcmp(v, "run") == 0;
+			return 0;
+		}
+		if (strcmp(key, "prompt") == 0) {
+			struct mem_err e;
+
+			free(s->prompt);
+			s->prompt = mem_read_file(v, NULL, &e);
+			if (s->prompt == NULL)
+				return mem_err_set(err, MEM_EUSAGE, "stage '%s': %s", spec, e.msg);
+			return 0;
+		}
 	}
 	if (s->kind == MEM_STAGE_SAVI && strcmp(key, "L") == 0)
 		return parse_number(spec, key, v, 0, 100, &s->L, err);
@@ -239,6 +309,74 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			return 0;
 		}
 	}
+	return mem_err_set(err, MEM_EUSAGE,
+	    "stage '%s': unknown parameter '%s' (see --list-stages)", spec, key);
+}
+
+static int
+parse_stats(const char *spec, const char *v, struct mem_stage *s, struct mem_err *err)
+{
+	char *dup = mem_xstrdup(v), *save = NULL;
+	int rc = 0;
+
+	s->stats = 0;
+	s->npct = 0;
+	for (char *t = strtok_r(dup, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+		static const char *names[] = { "count", "mean", "std", "min", "max" };
+		size_t i;
+
+		for (i = 0; i < 5; i++)
+			if (strcmp(t, names[i]) == 0)
+				break;
+		if (i < 5)
+			s->stats |= 1u << i;
+		else if (t[0] == 'p' && t[1] && s->npct < MEM_ZONAL_MAXP) {
+			char *end;
+			double p;
+
+			errno = 0;
+			p = strtod(t + 1, &end);
+			if (*end || errno || !(p >= 0 && p <= 100))
+				rc = mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': percentile '%s' must be p0 to p100", spec, t);
+			s->pct[s->npct++] = p;
+		} else
+			rc = mem_err_set(err, MEM_EUSAGE,
+			    "stage '%s': unknown statistic '%s' (count mean std min max pNN, at "
+			    "most %d percentiles)",
+			    spec, t, MEM_ZONAL_MAXP);
+	}
+	free(dup);
+	if (rc == 0 && s->stats == 0 && s->npct == 0)
+		rc = mem_err_set(err, MEM_EUSAGE, "stage '%s': stats is empty", spec);
+	return rc;
+}
+
+static int
+zonal_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *key,
+    const char *v, struct mem_err *err)
+{
+	if (strcmp(key, "zones") == 0) {
+		free(s->zones);
+		s->zones = mem_xstrdup(v);
+		return 0;
+	}
+	if (strcmp(key, "layer") == 0) {
+		free(s->layer);
+		s->layer = mem_xstrdup(v);
+		return 0;
+	}
+	if (strcmp(key, "of") == 0) {
+		if (!valid_name(v))
+			return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid name '%s'", spec, v);
+		free(s->of);
+		s->of = mem_xstrdup(v);
+		/* a stage (an implied built-in one too), else a band of the item */
+		s->of_stage = dependency(c, v);
+		return 0;
+	}
+	if (strcmp(key, "stats") == 0)
+		return parse_stats(spec, v, s, err);
 	return mem_err_set(err, MEM_EUSAGE,
 	    "stage '%s': unknown parameter '%s' (see --list-stages)", spec, key);
 }
@@ -306,10 +444,128 @@ parse_expr(struct mem_chain *c, struct mem_stage *s, const char *spec, const cha
 	return 0;
 }
 
+static const char default_prompt[] =
+    "You are a remote-sensing analyst. The JSON below summarises the results of a "
+    "satellite image analysis (statistics of each output raster, zonal statistics over "
+    "field polygons, areas of change between two dates). In at most five sentences, say "
+    "what it shows: vegetation state, clouds, changes, and the zones that stand out.\n\n"
+    "{{summary}}\n";
+
+static int
+parse_zonal(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *params,
+    struct mem_err *err)
+{
+	s->kind = MEM_STAGE_ZONAL;
+	s->mask = -1;
+	s->of_stage = -1;
+	s->stats = MEM_ZONAL_COUNT | MEM_ZONAL_MEAN | MEM_ZONAL_STD | MEM_ZONAL_MIN |
+	    MEM_ZONAL_MAX;
+	s->npct = 3;
+	s->pct[0] = 10;
+	s->pct[1] = 50;
+	s->pct[2] = 90;
+	if (params && parse_params(c, s, spec, params, err) < 0)
+		return -1;
+	if (s->zones == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': zones=FILE is required", spec);
+	if (s->of == NULL) {
+		/* the stage before: what a chain such as -s ndvi -s zonal:... means */
+		for (size_t i = c->n; i-- > 0;)
+			if (c->st[i].write && (c->st[i].kind <= MEM_STAGE_EXPR ||
+			    c->st[i].kind == MEM_STAGE_DIFF || c->st[i].kind == MEM_STAGE_CHANGE)) {
+				s->of = mem_xstrdup(c->st[i].name);
+				s->of_stage = (int)i;
+				break;
+			}
+		if (s->of == NULL)
+			return mem_err_set(err, MEM_EUSAGE,
+			    "stage '%s': of=STAGE is required when no stage comes before", spec);
+	}
+	if (s->of_stage >= 0 && (c->st[s->of_stage].kind == MEM_STAGE_ZONAL ||
+	    c->st[s->of_stage].kind == MEM_STAGE_LLM))
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': '%s' is not a raster", spec, s->of);
+	if (s->name == NULL)
+		s->name = mem_xasprintf("zonal_%s", s->of);
+	return 0;
+}
+
+static int
+parse_change(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *params,
+    struct mem_err *err)
+{
+	const struct index_def *d;
+	struct mem_stage diff;
+
+	memset(&diff, 0, sizeof diff);
+	s->kind = MEM_STAGE_CHANGE;
+	s->mask = -1;
+	s->threshold = -0.2;
+	s->index = mem_xstrdup("ndvi");
+	s->name = mem_xstrdup("change");
+	if (params && parse_params(c, s, spec, params, err) < 0)
+		return -1;
+	if (c->pairs)
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': only one change stage per run",
+		    spec);
+	d = find_index(s->index);
+	diff.kind = MEM_STAGE_DIFF;
+	diff.mask = -1;
+	diff.index = mem_xstrdup(s->index);
+	diff.name = mem_xasprintf("d%s", s->index);
+	diff.nbands = 2;
+	diff.bands[0] = d->bands[0];
+	diff.bands[1] = d->bands[1];
+	diff.write = 1;
+	if (find_stage(c, diff.name) >= 0 || strcmp(diff.name, s->name) == 0) {
+		mem_err_set(err, MEM_EUSAGE, "stage '%s': output '%s' is already made", spec,
+		    diff.name);
+		stage_release(&diff);
+		return -1;
+	}
+	push(c, &diff);
+	s->diff = (int)c->n - 1;
+	c->pairs = 1;
+	return 0;
+}
+
+static int
+parse_llm(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *rest,
+    struct mem_err *err)
+{
+	const char *comma = rest ? strchr(rest, ',') : NULL;
+	char *pm = rest ? mem_xasprintf("%.*s", (int)(comma ? comma - rest : (long)strlen(rest)),
+	    rest) : NULL;
+	char *slash = pm ? strchr(pm, '/') : NULL;
+
+	s->kind = MEM_STAGE_LLM;
+	s->mask = -1;
+	s->name = mem_xstrdup("llm");
+	if (slash == NULL || slash == pm || slash[1] == '\0' || strchr(pm, '=')) {
+		free(pm);
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': expected llm:PROVIDER/MODEL",
+		    spec);
+	}
+	s->provider = mem_xasprintf("%.*s", (int)(slash - pm), pm);
+	s->model = mem_xstrdup(slash + 1);
+	free(pm);
+	for (char *p = s->provider; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return mem_err_set(err, MEM_EUSAGE, "stage '%s': invalid provider '%s'",
+			    spec, s->provider);
+	if (c->llm >= 0)
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': only one llm stage per run", spec);
+	if (comma && parse_params(c, s, spec, comma + 1, err) < 0)
+		return -1;
+	if (s->prompt == NULL)
+		s->prompt = mem_xstrdup(default_prompt);
+	return 0;
+}
+
 int
 mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 {
 	memset(c, 0, sizeof *c);
+	c->llm = -1;
 	for (char *const *sp = specs; sp && *sp; sp++) {
 		const char *spec = *sp, *colon = strchr(spec, ':');
 		char *name =
@@ -324,6 +580,12 @@ mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 			rc = colon ? parse_expr(c, &s, spec, colon + 1, err) :
 				     mem_err_set(err, MEM_EUSAGE,
 					 "stage 'expr': expected expr:NAME=EXPRESSION");
+		} else if (strcmp(name, "zonal") == 0) {
+			rc = parse_zonal(c, &s, spec, colon ? colon + 1 : NULL, err);
+		} else if (strcmp(name, "change") == 0) {
+			rc = parse_change(c, &s, spec, colon ? colon + 1 : NULL, err);
+		} else if (strcmp(name, "llm") == 0) {
+			rc = parse_llm(c, &s, spec, colon ? colon + 1 : NULL, err);
 		} else if (is_builtin(name)) {
 			stage_default(&s, name);
 			rc = colon ? parse_params(c, &s, spec, colon + 1, err) : 0;
@@ -345,6 +607,8 @@ mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 		}
 		s.spec = mem_xstrdup(spec);
 		s.write = 1;
+		if (s.kind == MEM_STAGE_LLM)
+			c->llm = (int)c->n;
 		push(c, &s);
 	}
 	if (c->n == 0)

@@ -21,7 +21,17 @@ enum mem_stage_kind {
 	MEM_STAGE_SAVI,
 	MEM_STAGE_CLOUDMASK,
 	MEM_STAGE_EXPR,
+	MEM_STAGE_ZONAL,  /* statistics of a stage or band over polygons: a GeoPackage */
+	MEM_STAGE_DIFF,	  /* change: an index after minus before (dndvi) */
+	MEM_STAGE_CHANGE, /* change: the thresholded difference, and its polygons */
+	MEM_STAGE_LLM,	  /* a hosted language model's answer on the item's summary */
 };
+
+#define MEM_ZONAL_MAXP 16
+
+/* zonal: which statistics, in the order of the GeoPackage's columns */
+enum { MEM_ZONAL_COUNT = 1, MEM_ZONAL_MEAN = 2, MEM_ZONAL_STD = 4, MEM_ZONAL_MIN = 8,
+	MEM_ZONAL_MAX = 16 };
 
 struct mem_stage {
 	enum mem_stage_kind kind;
@@ -37,12 +47,30 @@ struct mem_stage {
 	char *band;		    /* cloudmask: the classification band (default "scl") */
 	struct mem_expr *expr;	    /* expr: the compiled program */
 	int *refs; /* expr: per name, the chain index of a stage, or -1 for a band */
+	/* zonal */
+	char *zones;	 /* the polygons' file */
+	char *layer;	 /* its layer, or NULL for the first */
+	char *of;	 /* the stage or band measured */
+	int of_stage;	 /* its chain index, or -1 for a band */
+	unsigned stats;	 /* MEM_ZONAL_* */
+	double pct[MEM_ZONAL_MAXP]; /* percentiles asked for, 0-100 */
+	int npct;
+	/* change (diff and change), and zonal's of */
+	double threshold; /* change: d <= threshold when negative, d >= threshold otherwise */
+	int diff;	  /* change: the chain index of its diff stage */
+	char *index;	  /* diff: the index compared (ndvi, nbr...) */
+	/* llm */
+	char *provider, *model;
+	char *prompt;	/* the template's text (the built-in one when not given) */
+	int scope_run;	/* 1: one request for the whole run */
 };
 
 struct mem_chain {
 	struct mem_stage *st;
 	size_t n;
 	int halo; /* rows of context a strip needs (the largest dilation) */
+	int pairs; /* a change stage: items are paired by cell, before and after */
+	int llm;   /* the chain index of the llm stage, or -1 */
 };
 
 /*

@@ -12,7 +12,9 @@ mem-fetch demo/catalog.json --assets red,nir,green,blue,scl --workdir w > scene.
 mem-infer --list-stages > stages.txt
 missing=
 for s in ndvi ndwi mndwi nbr ndbi ndsi evi savi cloudmask expr:OUT=EXPRESSION mask=STAGE \
-    classes=3,8,9,10 dilate=0 band=scl L=0.5 as=NAME float32; do
+    classes=3,8,9,10 dilate=0 band=scl L=0.5 as=NAME float32 zonal:zones=FILE of=STAGE \
+    stats=count,mean,std,min,max,p10,p50,p90 change threshold=-0.2 llm:PROVIDER/MODEL \
+    prompt=FILE scope=tile deepseek mistral cohere; do
 	grep -q -- "$s" stages.txt || missing="$missing $s"
 done
 [ -z "$missing" ] && ok "--list-stages lists the stages, parameters and outputs" || not_ok "--list-stages lacks:$missing"

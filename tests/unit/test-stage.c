@@ -159,10 +159,106 @@ test_cloudmask(void)
 	ok(same, "strips of every height from 1 to %d with a halo equal the whole image", H);
 }
 
+static void
+test_new_stages(void)
+{
+	struct mem_chain c;
+	struct mem_err err;
+
+	ok(parse(&c, &err, "ndvi", "zonal:zones=f.gpkg,stats=count,p2.5,max", NULL) == 0,
+	    "zonal after ndvi");
+	if (c.n == 2) {
+		is_str(c.st[1].of, "ndvi", "zonal measures the stage before by default");
+		is_int(c.st[1].of_stage, 0, "as a stage, not a band");
+		is_str(c.st[1].name, "zonal_ndvi", "named zonal_OF");
+		ok(c.st[1].stats == (MEM_ZONAL_COUNT | MEM_ZONAL_MAX) && c.st[1].npct == 1 &&
+		    c.st[1].pct[0] == 2.5, "stats=count,p2.5,max");
+	}
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "zonal:zones=f.gpkg,of=nbr", NULL, NULL) == 0 && c.n == 2 &&
+	    c.st[0].kind == MEM_STAGE_ND && !c.st[0].write && c.st[1].of_stage == 0,
+	    "zonal of a built-in index adds it, unwritten");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "zonal:zones=f.gpkg,of=B8A", NULL, NULL) == 0 && c.n == 1 &&
+	    c.st[0].of_stage == -1, "zonal of a band");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "zonal:of=ndvi", NULL, NULL) < 0 && err.status == MEM_EUSAGE &&
+	    strstr(err.msg, "zones=FILE is required"), "zonal without zones: %s", err.msg);
+	ok(parse(&c, &err, "zonal:zones=f,stats=p101", NULL, NULL) < 0 && strstr(err.msg, "p101"),
+	    "a percentile beyond 100: %s", err.msg);
+	ok(parse(&c, &err, "change:index=nbr,threshold=0.3", NULL, NULL) == 0 && c.n == 2 &&
+	    c.pairs, "change adds its difference and pairs the items");
+	if (c.n == 2) {
+		is_str(c.st[0].name, "dnbr", "the difference is dnbr");
+		ok(c.st[0].kind == MEM_STAGE_DIFF && c.st[0].write, "written");
+		ok(c.st[1].kind == MEM_STAGE_CHANGE && c.st[1].diff == 0 &&
+		    c.st[1].threshold == 0.3, "the mask reads it, threshold 0.3");
+	}
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "change:index=evi", NULL, NULL) < 0 && strstr(err.msg, "normalized"),
+	    "change needs a normalized difference: %s", err.msg);
+	ok(parse(&c, &err, "ndvi", "llm:mistral/mistral-small-latest,scope=run", NULL) == 0 &&
+	    c.llm == 1, "llm after ndvi");
+	if (c.n == 2) {
+		is_str(c.st[1].provider, "mistral", "provider");
+		is_str(c.st[1].model, "mistral-small-latest", "model");
+		ok(c.st[1].scope_run && strstr(c.st[1].prompt, "{{summary}}"),
+		    "scope=run, the built-in prompt");
+	}
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "llm:deepseek", NULL, NULL) < 0 && strstr(err.msg, "PROVIDER/MODEL"),
+	    "llm needs PROVIDER/MODEL: %s", err.msg);
+	ok(parse(&c, &err, "llm:a/b", "llm:c/d", NULL) < 0 && strstr(err.msg, "only one"),
+	    "one llm stage: %s", err.msg);
+	ok(parse(&c, &err, "llm:a/b,prompt=/nonexistent", NULL, NULL) < 0 &&
+	    err.status == MEM_EUSAGE, "a missing prompt file: %s", err.msg);
+}
+
+static void
+test_zonal_change_kernels(void)
+{
+	float v[] = { 5, 1, 4, 2, 3 }, d[] = { -0.3f, -0.2f, 0.1f, NAN }, m[4];
+	struct mem_kern_zone z[2], w[2];
+	int ids[] = { 1, 2, 1, 0, 1 };
+	float vals[] = { 1, 7, NAN, 9, 3 };
+	double p[] = { 0, 25, 50, 100 };
+	struct mem_kern_zonal_stats st;
+
+	mem_kern_zonal_stats(v, 5, p, 4, &st);
+	ok(st.count == 5 && st.mean == 3 && st.min == 1 && st.max == 5, "count, mean, min, max");
+	ok(fabs(st.std - sqrt(2.0)) < 1e-15, "population std");
+	ok(st.pct[0] == 1 && st.pct[1] == 2 && st.pct[2] == 3 && st.pct[3] == 5,
+	    "percentiles at ranks");
+	{
+		float u[] = { 0, 10 };
+		double q = 35;
+
+		mem_kern_zonal_stats(u, 2, &q, 1, &st);
+		ok(fabs(st.pct[0] - 3.5) < 1e-12, "a percentile between ranks is interpolated");
+	}
+	mem_kern_zonal_stats(v, 0, p, 1, &st);
+	ok(st.count == 0 && isnan(st.mean) && isnan(st.pct[0]), "an empty zone: NaN");
+	memset(z, 0, sizeof z);
+	memset(w, 0, sizeof w);
+	ok(mem_kern_zonal_add(z, 2, ids, vals, 5) == 0 && z[0].n == 2 && z[1].n == 1,
+	    "values by zone, NaN and zone 0 left out");
+	ok(mem_kern_zonal_add(w, 2, ids, vals, 5) == 0 && mem_kern_zonal_merge(&z[0], &w[0]) == 0 &&
+	    z[0].n == 4 && w[0].n == 0, "a thread's values merged");
+	free(z[0].v);
+	free(z[1].v);
+	free(w[1].v);
+	mem_kern_threshold_f32(d, m, 4, -0.2);
+	ok(m[0] == 1 && m[1] == 1 && m[2] == 0 && isnan(m[3]), "a loss: d <= -0.2, NaN kept");
+	mem_kern_threshold_f32(d, m, 4, 0.1);
+	ok(m[0] == 0 && m[2] == 1, "a gain: d >= 0.1");
+}
+
 int
 main(void)
 {
 	test_chain();
+	test_new_stages();
+	test_zonal_change_kernels();
 	test_kernels();
 	test_cloudmask();
 	done_testing();

@@ -1,0 +1,114 @@
+/*
+ * zonal.c - statistics of the pixels of each zone.
+ *
+ * Values are gathered per zone (4 bytes a pixel inside a zone) and reduced
+ * once at the end, so the result is exact and the same whatever the
+ * strips and threads: percentiles are order statistics, not a histogram's
+ * estimate, and the mean is a compensated sum over the sorted values.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern.h"
+
+static int
+grow(struct mem_kern_zone *z, size_t need)
+{
+	size_t cap = z->cap ? z->cap : 1024;
+	float *v;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap == z->cap)
+		return 0;
+	v = realloc(z->v, cap * sizeof *v);
+	if (v == NULL)
+		return -1;
+	z->v = v;
+	z->cap = cap;
+	return 0;
+}
+
+int
+mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const float *v,
+    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct mem_kern_zone *zz;
+
+		if (ids[i] <= 0 || (size_t)ids[i] > nzones || isnan(v[i]))
+			continue;
+		zz = &z[ids[i] - 1];
+		if (zz->n == zz->cap && grow(zz, zz->n + 1) < 0)
+			return -1;
+		zz->v[zz->n++] = v[i];
+	}
+	return 0;
+}
+
+int
+mem_kern_zonal_merge(struct mem_kern_zone *dst, struct mem_kern_zone *src)
+{
+	if (src->n == 0)
+		return 0;
+	if (grow(dst, dst->n + src->n) < 0)
+		return -1;
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+	dst->n += src->n;
+	free(src->v);
+	memset(src, 0, sizeof *src);
+	return 0;
+}
+
+static int
+cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
+    struct mem_kern_zonal_stats *out)
+{
+	double sum = 0, c = 0, ss = 0, mean;
+
+	memset(out, 0, sizeof *out);
+	out->count = n;
+	if (n == 0) {
+		out->mean = out->std = out->min = out->max = NAN;
+		for (int k = 0; k < npct && k < 16; k++)
+			out->pct[k] = NAN;
+		return;
+	}
+	qsort(v, n, sizeof *v, cmp_float);
+	/* Neumaier's compensated sum */
+	for (size_t i = 0; i < n; i++) {
+		double x = v[i], t = sum + x;
+
+		c += fabs(sum) >= fabs(x) ? (sum - t) + x : (x - t) + sum;
+		sum = t;
+	}
+	mean = (sum + c) / (double)n;
+	for (size_t i = 0; i < n; i++) {
+		double d = v[i] - mean;
+
+		ss += d * d;
+	}
+	out->mean = mean;
+	out->std = sqrt(ss / (double)n);
+	out->min = v[0];
+	out->max = v[n - 1];
+	for (int k = 0; k < npct && k < 16; k++) {
+		double r = pct[k] / 100.0 * (double)(n - 1), f = floor(r), t = r - f;
+		size_t i = (size_t)f;
+		double a = v[i], b = i + 1 < n ? v[i + 1] : v[i];
+
+		/* numpy's lerp: exact at both ends */
+		out->pct[k] = t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+	}
+}
