@@ -329,6 +329,17 @@ mem_cube_new(const struct mem_cube_opts *o, struct mem_err *err)
 
 	c->o = o;
 	c->old = -1;
+	{
+		/* a directory that cannot take the cube is found before any work */
+		char *dir = mem_path_dirname(o->path);
+		int rc = mem_workdir(dir, err);
+
+		free(dir);
+		if (rc < 0) {
+			mem_cube_free(c);
+			return NULL;
+		}
+	}
 	if (o->append && mem_path_exists(o->path) && open_old(c, o->path, err) < 0) {
 		mem_cube_free(c);
 		return NULL;
@@ -399,12 +410,17 @@ same_size(double a, double b)
 
 static const char *const same_opts[] = { "IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES", NULL };
 
-static const char *
-srs_name(OGRSpatialReferenceH s)
+/* "EPSG:32632", else the CRS's name */
+static void
+srs_name(OGRSpatialReferenceH s, char *buf, size_t n)
 {
-	const char *n = OSRGetAuthorityCode(s, NULL);
+	const char *a = OSRGetAuthorityName(s, NULL), *code = OSRGetAuthorityCode(s, NULL);
+	const char *name = OSRGetAttrValue(s, OSRIsProjected(s) ? "PROJCS" : "GEOGCS", 0);
 
-	return n ? n : OSRGetAttrValue(s, OSRIsProjected(s) ? "PROJCS" : "GEOGCS", 0);
+	if (a && code)
+		snprintf(buf, n, "%s:%s", a, code);
+	else
+		snprintf(buf, n, "'%s'", name ? name : "unnamed");
 }
 
 /* Checks one asset against the grid (setting it from the first) and describes it in *s. */
@@ -435,8 +451,8 @@ place(struct mem_cube *c, const char *id, const char *key, GDALDatasetH ds, stru
 	if (!OSRIsSameEx(srs, c->srs, same_opts)) {
 		char a[64], b[64];
 
-		snprintf(a, sizeof a, "%s", srs_name(srs) ? srs_name(srs) : "?");
-		snprintf(b, sizeof b, "%s", srs_name(c->srs) ? srs_name(c->srs) : "?");
+		srs_name(srs, a, sizeof a);
+		srs_name(c->srs, b, sizeof b);
 		return mem_err_set(err, MEM_EITEM,
 		    "item '%s': asset '%s' is not on the cube's grid: CRS %s, the cube's is %s", id,
 		    key, a, b);
@@ -476,9 +492,6 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 	if (mem_item_time(item, &iv, err) < 0 || !isfinite(iv.start))
 		return mem_err_set(err, MEM_EITEM, "item '%s': no datetime", id);
 	day = day_of(iv.start);
-	for (i = 0; i < c->ntold; i++)
-		if (c->odays[i] == day)
-			return 1;	/* the date is in the cube already */
 	json_object_foreach((json_t *)json_object_get(item, "assets"), key, a) {
 		GDALDatasetH ds;
 		GDALRasterBandH b;
@@ -524,14 +537,18 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 		add = mem_xrealloc(add, (nadd + 1) * sizeof *add);
 		add[nadd++] = s;
 	}
-	if (rc < 0) {
+	/* on the grid, but its date is in the cube already: a rerun, nothing to add */
+	for (i = 0; i < c->ntold && rc == 0; i++)
+		if (c->odays[i] == day)
+			rc = 1;
+	if (rc != 0) {
 		for (i = 0; i < nadd; i++) {
 			free(add[i].href);
 			free(add[i].item);
 			free(add[i].key);
 		}
 		free(add);
-		return -1;
+		return rc;
 	}
 	/* all of the item's assets fit: only now do they count */
 	c->srcs = mem_xrealloc(c->srcs, (c->nsrcs + nadd + 1) * sizeof *c->srcs);
@@ -956,10 +973,8 @@ mem_cube_commit(struct mem_cube *c, int *changed, struct mem_err *err)
 	for (size_t i = 0; i < c->nsrcs; i++)
 		c->srcs[i].var = (size_t)(find_var(c, c->srcs[i].key) - c->vars);
 	dir = mem_path_dirname(c->o->path);
-	rc = mem_workdir(dir, err);
+	mem_sweep_tmp(dir);	/* the copies of appends killed before */
 	free(dir);
-	if (rc < 0)
-		return -1;
 	tmp = mem_tmp_name(c->o->path);
 	rc = write_cube(c, tmp, err);
 	if (rc == 0)
