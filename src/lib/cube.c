@@ -483,9 +483,9 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 	const json_t *a;
 	struct mem_interval iv;
 	struct src *add = NULL;
-	size_t nadd = 0, i;
+	size_t nadd = 0, i, nvars = c->nvars;
 	long day;
-	int rc = 0;
+	int rc = 0, had_grid = c->have_grid;
 
 	if (id == NULL)
 		id = "?";
@@ -536,6 +536,21 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 		GDALClose(ds);
 		add = mem_xrealloc(add, (nadd + 1) * sizeof *add);
 		add[nadd++] = s;
+	}
+	if (rc < 0) {
+		/* a refused item leaves no trace: not its grid, not its variables */
+		if (!had_grid && c->have_grid) {
+			OSRDestroySpatialReference(c->srs);
+			c->srs = NULL;
+			c->have_grid = 0;
+		}
+		while (c->nvars > nvars) {
+			struct var *v = &c->vars[--c->nvars];
+
+			free(v->key);
+			free(v->units);
+			free(v->long_name);
+		}
 	}
 	/* on the grid, but its date is in the cube already: a rerun, nothing to add */
 	for (i = 0; i < c->ntold && rc == 0; i++)
@@ -964,6 +979,9 @@ mem_cube_commit(struct mem_cube *c, int *changed, struct mem_err *err)
 		return mem_err_set(err, MEM_EUSAGE, "'%s': no raster items to put in the cube",
 		    c->o->path);
 	make_steps(c);
+	if (c->nsrcs == 0 && c->old < 0)
+		return mem_err_set(err, MEM_EUSAGE, "'%s': no raster items to put in the cube",
+		    c->o->path);
 	if (c->nsrcs == 0)
 		return 0;	/* every date is in the cube already: not a byte changes */
 	if (c->c1 - c->c0 > SIDE_MAX || c->r1 - c->r0 > SIDE_MAX)
