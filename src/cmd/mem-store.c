@@ -66,9 +66,9 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 
 	mem_err_clear(&err);
 	if (r->cube && mem_cube_add(r->cube, item, &err) < 0) {
+		/* off the cube's grid, but still worth storing with -o */
 		mem_cli_error(c, &err);
 		c->nfailed++;
-		return 0;
 	}
 	if (r->store.outdir == NULL)
 		return 0;

@@ -120,6 +120,27 @@ if command -v ncdump > /dev/null; then
 else
 	skip "no ncdump (apt-get install netcdf-bin)"
 fi
+# every standard_name is in the CF table, with units of its canonical units
+cf=$MEM_SRCDIR/../shared/schemas/cf/cf-standard-name-table.xml
+if [ -f "$cf" ] && command -v ncdump > /dev/null; then
+	r=$(ncdump -h cube.nc | gdal_py -c "
+import re, sys, xml.etree.ElementTree as ET
+units = {e.get('id'): e.findtext('canonical_units') for e in ET.parse(sys.argv[1]).getroot().iter('entry')}
+h = sys.stdin.read()
+bad, n = [], 0
+for var, name in re.findall(r'\t\t(\w+):standard_name = \"([^\"]+)\"', h):
+    n += 1
+    u = re.search(r'\t\t%s:units = \"([^\"]+)\"' % var, h)
+    u = u.group(1) if u else None
+    if name not in units:
+        bad.append(name + ' not in the table')
+    elif not (u == units[name] or (units[name] == 's' and u and ' since ' in u and u.startswith('seconds'))):
+        bad.append('%s in %s, canonical %s' % (name, u, units[name]))
+print(n, '; '.join(bad) or 'ok')" "$cf" 2>&1)
+	case $r in "3 ok") ok "the 3 standard names are in the CF table, in their canonical units" ;; *) not_ok "standard names: $r" ;; esac
+else
+	skip "no CF standard name table in $MEM_SRCDIR/../shared/schemas/cf or no ncdump"
+fi
 same cube.nc res.json ndvi "ndvi read back at each tile's place equals the tile"
 same cube.nc tiles.json red "red read back equals the tile"
 same cube.nc tiles.json scl "scl read back equals the tile"
