@@ -32,6 +32,8 @@
 
 /* Time steps per chunk; see define_var() for why. */
 #define TIME_CHUNK 8
+/* zlib level: 1 writes ~15% faster for ~2% more bytes here; 6 is far slower for ~0.5% less */
+#define DEFLATE_LEVEL 4
 /* Cells larger than this are chunked in blocks of CHUNK_DEFAULT. */
 #define CHUNK_MAX 512
 #define CHUNK_DEFAULT 256
@@ -730,7 +732,7 @@ define_var(struct mem_cube *c, int nc, struct var *v, const int dims[3], const s
 	chunk[1] = len[1] < (size_t)c->ch ? len[1] : (size_t)c->ch;
 	chunk[2] = len[2] < (size_t)c->cw ? len[2] : (size_t)c->cw;
 	if ((st = nc_def_var_chunking(nc, v->id, NC_CHUNKED, chunk)) != NC_NOERR ||
-	    (st = nc_def_var_deflate(nc, v->id, 1, 1, 4)) != NC_NOERR)
+	    (st = nc_def_var_deflate(nc, v->id, 1, 1, DEFLATE_LEVEL)) != NC_NOERR)
 		return st;
 	if (v->oldid >= 0) {
 		/* the previous cube's attributes, _FillValue included, as they were */

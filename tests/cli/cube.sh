@@ -147,6 +147,26 @@ same cube.nc tiles.json scl "scl read back equals the tile"
 mem-store --cube again.nc res.json tiles.json > /dev/null
 cmp -s cube.nc again.nc && ok "the same items give the same bytes" || not_ok "two cubes of the same items differ"
 
+# a UTM grid: transverse Mercator in CF terms
+mem-tile -g utm:20:256 --bands red,nir --workdir w < scene.json > utm.json
+check "a cube of UTM tiles" sh -c 'mem-store --cube utm.nc utm.json > /dev/null'
+if command -v ncdump > /dev/null; then
+	ncdump -h utm.nc > hu.txt
+	missing=
+	for want in 'crs:grid_mapping_name = "transverse_mercator"' 'crs:longitude_of_central_meridian = 9.' \
+	    'crs:scale_factor_at_central_meridian = 0.9996' 'crs:false_easting = 500000.' \
+	    'crs:latitude_of_projection_origin = 0.' 'crs:semi_major_axis = 6378137.' \
+	    'crs:inverse_flattening = 298.257223563'; do
+		grep -qF "$want" hu.txt || missing="$missing [$want]"
+	done
+	[ -z "$missing" ] && ok "its grid mapping has the CF transverse_mercator parameters" || not_ok "UTM grid mapping lacks$missing"
+else
+	skip "no ncdump"
+fi
+epsg=$(gdal_py -c "from osgeo import gdal; print(gdal.Open('NETCDF:utm.nc:red').GetSpatialRef().GetAuthorityCode(None))")
+[ "$epsg" = 32632 ] && ok "GDAL reads it as EPSG:32632" || not_ok "UTM cube CRS: $epsg"
+same utm.nc utm.json nir "UTM nir read back equals the tiles"
+
 # --- append ------------------------------------------------------------------------
 gdal_py newdate.py res.json d2 2024-07-20 0
 gdal_py newdate.py tiles.json d2t 2024-07-20 0
