@@ -185,6 +185,16 @@ put_value(nc_type t, void *buf, size_t i, double v)
 	}
 }
 
+/* 1 when any element of buf (n of size sz) differs from fill. */
+static int
+any_data(const unsigned char *buf, size_t n, size_t sz, const unsigned char *fill)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(buf + i * sz, fill, sz) != 0)
+			return 1;
+	return 0;
+}
+
 /* A netCDF name for an asset key: letters, digits and '_', starting with a letter. */
 static void
 var_name(const char *key, char out[NC_MAX_NAME + 1])
@@ -553,19 +563,13 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 			free(v->units);
 			free(v->long_name);
 		}
-	}
-	/* on the grid, but its date is in the cube already: a rerun, nothing to add */
-	for (i = 0; i < c->ntold && rc == 0; i++)
-		if (c->odays[i] == day)
-			rc = 1;
-	if (rc != 0) {
 		for (i = 0; i < nadd; i++) {
 			free(add[i].href);
 			free(add[i].item);
 			free(add[i].key);
 		}
 		free(add);
-		return rc;
+		return -1;
 	}
 	/* all of the item's assets fit: only now do they count */
 	c->srcs = mem_xrealloc(c->srcs, (c->nsrcs + nadd + 1) * sizeof *c->srcs);
@@ -579,6 +583,65 @@ mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err)
 		c->srcs[c->nsrcs++] = *s;
 	}
 	free(add);
+	return 0;
+}
+
+/*
+ * Drops the sources whose pixels the previous cube has already: a date
+ * and variable it holds, with data where the source goes.  A rerun so
+ * adds nothing, while the cells of a date that another run (another
+ * shard) did not cover are still filled in.  Then the extent is that of
+ * the previous cube and the sources kept.
+ */
+static int
+drop_present(struct mem_cube *c, struct mem_err *err)
+{
+	size_t i, k, kept = 0;
+
+	for (i = 0; i < c->nsrcs; i++) {
+		struct src *s = &c->srcs[i];
+		struct var *v = find_var(c, s->key);
+		long a0 = s->row > 0 ? s->row : 0, a1 = s->row + s->h < (long)c->ony ? s->row + s->h : (long)c->ony;
+		long b0 = s->col > 0 ? s->col : 0, b1 = s->col + s->w < (long)c->onx ? s->col + s->w : (long)c->onx;
+		int present = 0;
+
+		for (k = 0; k < c->ntold && c->odays[k] != s->day; k++)
+			;
+		if (k < c->ntold && v->oldid >= 0 && a0 < a1 && b0 < b1) {
+			size_t sz = type_size(v->type);
+			size_t start[3] = { k, (size_t)a0, (size_t)b0 };
+			size_t count[3] = { 1, (size_t)(a1 - a0), (size_t)(b1 - b0) };
+			unsigned char *buf = malloc(count[1] * count[2] * sz), fill[8];
+			int st;
+
+			if (buf == NULL)
+				return mem_err_set(err, MEM_EITEM, "'%s': out of memory", c->o->path);
+			put_value(v->type, fill, 0, v->fill);
+			st = nc_get_vara(c->old, v->oldid, start, count, buf);
+			present = st == NC_NOERR && any_data(buf, count[1] * count[2], sz, fill);
+			free(buf);
+			if (st != NC_NOERR)
+				return nc_fail(err, st, c->o->path, "cannot read the previous cube");
+		}
+		if (present) {
+			free(s->href);
+			free(s->item);
+			free(s->key);
+		} else
+			c->srcs[kept++] = *s;
+	}
+	c->nsrcs = kept;
+	c->c0 = c->r0 = 0;
+	c->c1 = (long)c->onx;
+	c->r1 = (long)c->ony;
+	for (i = 0; i < c->nsrcs; i++) {
+		struct src *s = &c->srcs[i];
+
+		c->c0 = s->col < c->c0 ? s->col : c->c0;
+		c->r0 = s->row < c->r0 ? s->row : c->r0;
+		c->c1 = s->col + s->w > c->c1 ? s->col + s->w : c->c1;
+		c->r1 = s->row + s->h > c->r1 ? s->row + s->h : c->r1;
+	}
 	return 0;
 }
 
@@ -765,16 +828,6 @@ define_var(struct mem_cube *c, int nc, struct var *v, const int dims[3], const s
 	return NC_NOERR;
 }
 
-/* 1 when any element of buf (n of size sz) differs from fill. */
-static int
-any_data(const unsigned char *buf, size_t n, size_t sz, const unsigned char *fill)
-{
-	for (size_t i = 0; i < n; i++)
-		if (memcmp(buf + i * sz, fill, sz) != 0)
-			return 1;
-	return 0;
-}
-
 /* Fills one block of var v: times [t0, t0+nt), rows [r, r+h), cols [x, x+w) of the cube. */
 static int
 fill_block(struct mem_cube *c, struct var *v, unsigned char *buf, double *tmp,
@@ -884,6 +937,15 @@ out:
 }
 
 static int
+step_has_sources(const struct mem_cube *c, const struct step *stp)
+{
+	for (size_t i = 0; i < c->nsrcs; i++)
+		if (c->srcs[i].day == stp->day)
+			return 1;
+	return 0;
+}
+
+static int
 write_cube(struct mem_cube *c, const char *tmp, struct mem_err *err)
 {
 	size_t len[3] = { c->nsteps, (size_t)(c->r1 - c->r0), (size_t)(c->c1 - c->c0) }, i;
@@ -923,7 +985,7 @@ write_cube(struct mem_cube *c, const char *tmp, struct mem_err *err)
 	hist = mem_xasprintf("%s%s%s: added", c->ohistory ? c->ohistory : "", c->ohistory ? "\n" : "",
 	    c->o->history ? c->o->history : "mem-store --cube");
 	for (i = 0; i < c->nsteps; i++)
-		if (c->steps[i].old < 0) {
+		if (step_has_sources(c, &c->steps[i])) {
 			char d[40], *h;
 
 			mem_time_format(c->steps[i].t, d, sizeof d);
@@ -980,12 +1042,14 @@ mem_cube_commit(struct mem_cube *c, int *changed, struct mem_err *err)
 	if (!c->have_grid)
 		return mem_err_set(err, MEM_EUSAGE, "'%s': no raster items to put in the cube",
 		    c->o->path);
+	if (c->old >= 0 && drop_present(c, err) < 0)
+		return -1;
 	make_steps(c);
 	if (c->nsrcs == 0 && c->old < 0)
 		return mem_err_set(err, MEM_EUSAGE, "'%s': no raster items to put in the cube",
 		    c->o->path);
 	if (c->nsrcs == 0)
-		return 0;	/* every date is in the cube already: not a byte changes */
+		return 0;	/* every pixel is in the cube already: not a byte changes */
 	if (c->c1 - c->c0 > SIDE_MAX || c->r1 - c->r0 > SIDE_MAX)
 		return mem_err_set(err, MEM_EUSAGE, "'%s': the items span %ld x %ld pixels: too large",
 		    c->o->path, c->c1 - c->c0, c->r1 - c->r0);

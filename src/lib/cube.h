@@ -12,7 +12,7 @@
  * temporary name beside the target and renames it over the target
  * (mem_cube_commit): a reader, or a crash, only ever sees the previous cube
  * or the new one, whole.  With append, the previous cube's dates are copied
- * into the new one and dates it already holds are not added again.
+ * into the new one; a date it holds gets no second time step.
  */
 #ifndef MEM_CUBE_H
 #define MEM_CUBE_H
@@ -38,12 +38,13 @@ struct mem_cube;
 struct mem_cube *mem_cube_new(const struct mem_cube_opts *o, struct mem_err *err);
 
 /*
- * Adds an item's single-band raster assets.  Returns 0 when added, 1 when
- * its date is already in the cube being appended to (nothing to do), -1
- * (err names the item, status MEM_EITEM) when it is not on the cube's grid:
- * another CRS, another pixel size, or pixels that do not fall on the cube's
- * pixel corners.  The first item added, or the existing cube, fixes the
- * grid.
+ * Adds an item's single-band raster assets.  Returns 0, or -1 (err names
+ * the item, status MEM_EITEM) when it is not on the cube's grid: another
+ * CRS, another pixel size, or pixels that do not fall on the cube's pixel
+ * corners.  The first item added, or the existing cube, fixes the grid.
+ * An asset whose date and variable the existing cube holds, with data
+ * where it goes, is dropped at commit: a rerun adds nothing, while cells
+ * of that date that the cube lacks (another shard's) are filled in.
  */
 int mem_cube_add(struct mem_cube *c, const json_t *item, struct mem_err *err);
 

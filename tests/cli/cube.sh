@@ -180,6 +180,16 @@ cp cube.nc two.nc
 ino=$(stat -c %i cube.nc)
 check "appending the same dates again exits 0" sh -c 'mem-store --cube cube.nc --append d2.json res.json tiles.json > /dev/null'
 cmp -s cube.nc two.nc && [ "$(stat -c %i cube.nc)" = "$ino" ] && ok "and changes no byte (not even rewritten)" || not_ok "a rerun of --append changed the cube"
+# two shards of one date, appended one after the other: one time step, every cell
+head -20 res.json > shard1.json
+tail -n +21 res.json > shard2.json
+mem-store --cube shards.nc shard1.json > /dev/null
+check "--append the other shard of the same date" sh -c 'mem-store --cube shards.nc --append shard2.json > /dev/null'
+[ "$(ndays shards.nc)" = 1 ] && ok "still one date" || not_ok "shards make $(ndays shards.nc) dates"
+same shards.nc res.json ndvi "both shards' cells are in it"
+cp shards.nc shards2.nc
+mem-store --cube shards.nc --append shard1.json shard2.json > /dev/null
+cmp -s shards.nc shards2.nc && ok "appending both shards again changes no byte" || not_ok "a rerun of the shards changed the cube"
 # an earlier date, with cells one column east of the cube: it widens, dates stay in order
 gdal_py newdate.py res.json d0 2024-07-10 1
 check "--append an earlier date on new cells" sh -c 'mem-store --cube cube.nc --append d0.json > /dev/null'
