@@ -16,6 +16,7 @@
 
 #include <cpl_conv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <netcdf.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "cube.h"
@@ -86,6 +88,7 @@ struct mem_cube {
 	struct src *srcs;
 	size_t nsrcs;
 	int old;			/* the previous cube's ncid, or -1 */
+	int lock;			/* a descriptor of it, locked while we append, or -1 */
 	size_t onx, ony;		/* its size; it sits at the anchor */
 	long *odays;
 	double *otimes;
@@ -334,6 +337,34 @@ open_old(struct mem_cube *c, const char *path, struct mem_err *err)
 	return 0;
 }
 
+/*
+ * Appends to one cube (two shards of a date, say) take turns: each holds
+ * an exclusive lock from reading the cube to renaming the new one over
+ * it, so the next reads what the last added.  The lock is on a file of
+ * its own, ".NAME.lock" beside the cube, since HDF5 flocks the cube file
+ * itself when it opens it.
+ */
+static int
+lock_cube(struct mem_cube *c, struct mem_err *err)
+{
+	char *dir = mem_path_dirname(c->o->path);
+	char *name = mem_xasprintf(".%s.lock", mem_path_basename(c->o->path));
+	char *path = mem_path_join(dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666), rc = 0;
+
+	if (fd < 0)
+		rc = mem_err_set(err, MEM_EUSAGE, "cannot create '%s': %s", path, strerror(errno));
+	else if (flock(fd, LOCK_EX) < 0) {
+		rc = mem_err_set(err, MEM_EITEM, "cannot lock '%s': %s", path, strerror(errno));
+		close(fd);
+	} else
+		c->lock = fd;
+	free(dir);
+	free(name);
+	free(path);
+	return rc;
+}
+
 struct mem_cube *
 mem_cube_new(const struct mem_cube_opts *o, struct mem_err *err)
 {
@@ -341,6 +372,7 @@ mem_cube_new(const struct mem_cube_opts *o, struct mem_err *err)
 
 	c->o = o;
 	c->old = -1;
+	c->lock = -1;
 	{
 		/* a directory that cannot take the cube is found before any work */
 		char *dir = mem_path_dirname(o->path);
@@ -351,6 +383,10 @@ mem_cube_new(const struct mem_cube_opts *o, struct mem_err *err)
 			mem_cube_free(c);
 			return NULL;
 		}
+	}
+	if (lock_cube(c, err) < 0) {
+		mem_cube_free(c);
+		return NULL;
 	}
 	if (o->append && mem_path_exists(o->path) && open_old(c, o->path, err) < 0) {
 		mem_cube_free(c);
@@ -1145,6 +1181,8 @@ mem_cube_free(struct mem_cube *c)
 		return;
 	if (c->old >= 0)
 		nc_close(c->old);
+	if (c->lock >= 0)
+		close(c->lock);	/* after the rename: the next append reads the new cube */
 	if (c->srs)
 		OSRDestroySpatialReference(c->srs);
 	for (i = 0; i < c->nvars; i++) {

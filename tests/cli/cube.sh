@@ -190,6 +190,20 @@ same shards.nc res.json ndvi "both shards' cells are in it"
 cp shards.nc shards2.nc
 mem-store --cube shards.nc --append shard1.json shard2.json > /dev/null
 cmp -s shards.nc shards2.nc && ok "appending both shards again changes no byte" || not_ok "a rerun of the shards changed the cube"
+# the two shards appended at the same time: they take turns, neither is lost
+mem-store --cube d2only.nc d2.json > /dev/null
+lost=0
+for i in 1 2 3; do
+	cp d2only.nc both.nc
+	mem-store --cube both.nc --append shard1.json > /dev/null &
+	p1=$!
+	mem-store --cube both.nc --append shard2.json > /dev/null &
+	p2=$!
+	wait $p1 $p2 || true
+	r=$(gdal_py same.py both.nc res.json ndvi 2>&1) || true
+	[ "$r" = "49 0" ] || lost=$((lost + 1))
+done
+[ "$lost" -eq 0 ] && ok "two appends at once to one cube keep both (3 runs)" || not_ok "$lost of 3 concurrent appends lost a shard"
 # an earlier date, with cells one column east of the cube: it widens, dates stay in order
 gdal_py newdate.py res.json d0 2024-07-10 1
 check "--append an earlier date on new cells" sh -c 'mem-store --cube cube.nc --append d0.json > /dev/null'
