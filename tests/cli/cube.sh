@@ -253,12 +253,19 @@ gdal_py -c "
 from osgeo import gdal; import numpy as np, sys
 d = gdal.Open('NETCDF:base.nc:ndvi')  # kept: a band outliving its dataset crashes
 np.save('base.npy', d.GetRasterBand(1).ReadAsArray())"
+# The moments are fractions of an uninterrupted append's time here, so
+# that a slow build (sanitizers) is killed at the same stages as a fast one.
+cp base.nc k.nc
+t0=$(date +%s%N)
+mem-store --cube k.nc --append d2.json d2t.json > /dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+diag "an uninterrupted append takes $ms ms"
 readable=0 mid=0 tries=0
-for d in 10 30 50 70 90 110 130 150 170 200 250 300; do
+for pc in 5 15 25 35 45 55 62 70 77 84 90 95; do
 	cp base.nc k.nc
 	mem-store --cube k.nc --append d2.json d2t.json > /dev/null 2>&1 &
 	pid=$!
-	sleep "$(echo "$d" | awk '{ print $1 / 100 }')"
+	sleep "$(awk -v ms="$ms" -v pc="$pc" 'BEGIN { print ms * pc / 100000 }')"
 	kill -9 "$pid" 2> /dev/null || true
 	wait "$pid" 2> /dev/null || true
 	tries=$((tries + 1))
@@ -277,7 +284,7 @@ done
 cp base.nc k.nc
 mem-store --cube k.nc --append d2.json > /dev/null &
 pid=$!
-sleep 0.3
+sleep "$(awk -v ms="$ms" 'BEGIN { print ms * 0.5 / 1000 }')"
 kill -9 "$pid" 2> /dev/null || true
 wait "$pid" 2> /dev/null || true
 check "an append after a killed one completes" sh -c 'mem-store --cube k.nc --append d2.json > /dev/null'
