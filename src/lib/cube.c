@@ -334,6 +334,18 @@ open_old(struct mem_cube *c, const char *path, struct mem_err *err)
 				v->fill = f;
 		}
 	}
+	if (c->nvars > 0) {
+		/* keep the cube's spatial chunks: they are its cells */
+		size_t chunk[3];
+		int storage;
+
+		if (nc_inq_var_chunking(nc, c->vars[0].oldid, &storage, chunk) == NC_NOERR &&
+		    storage == NC_CHUNKED && chunk[1] > 0 && chunk[2] > 0 &&
+		    chunk[1] <= CHUNK_MAX && chunk[2] <= CHUNK_MAX) {
+			c->ch = (int)chunk[1];
+			c->cw = (int)chunk[2];
+		}
+	}
 	return 0;
 }
 
