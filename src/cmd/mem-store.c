@@ -1,5 +1,6 @@
 /*
- * mem-store - write items durably: COGs and a STAC catalog.
+ * mem-store - write items durably: COGs and a STAC catalog, a netCDF
+ * datacube, and verify what a catalog holds.
  */
 #include "config.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cube.h"
 #include "files.h"
 #include "item.h"
 #include "raster.h"
@@ -15,12 +17,21 @@
 
 static const char usage[] =
 "Usage: mem-store -o DIR [OPTION]... [MANIFEST]...\n"
+"       mem-store --cube FILE.nc [--append] [OPTION]... [MANIFEST]...\n"
+"       mem-store verify DIR\n"
 "Write the items read from MANIFEST files (standard input when none, or -)\n"
 "into DIR: each raster asset as a Cloud Optimized GeoTIFF, each item as STAC\n"
 "JSON with relative hrefs, and a STAC catalog (DIR/catalog.json) over all the\n"
 "items in DIR.  Write the stored items on standard output.\n"
+"With --cube, write the items' single-band rasters (one grid) into a netCDF-4\n"
+"CF-1.8 datacube (time, y, x; one variable per asset), and a STAC item for it\n"
+"on standard output.  verify checks a stored catalog's links, sizes and\n"
+"checksums, and exits 1 when it finds any problem.\n"
 "\n"
-"  -o, --output DIR        the output directory (required)\n"
+"  -o, --output DIR        the output directory (required without --cube)\n"
+"      --cube FILE         write a netCDF-4 CF-1.8 datacube to FILE\n"
+"      --append            add the items' new dates to the cube in FILE\n"
+"                          (dates already in it are left alone)\n"
 "      --co KEY=VALUE      COG creation option (repeatable; default\n"
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
@@ -28,23 +39,42 @@ static const char usage[] =
 MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-store");
 
+/* mem-store's own long options, above cli.h's shared ones */
+enum { OPT_CUBE = 2000, OPT_APPEND };
+
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
+	{ "cube", required_argument, NULL, OPT_CUBE },
+	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "co", required_argument, NULL, OPT_CO },
 	{ "catalog-id", required_argument, NULL, OPT_CATALOG_ID },
 	{ "title", required_argument, NULL, OPT_TITLE },
 	MEM_CLI_COMMON_OPTIONS
 };
 
+struct run {
+	struct mem_store_opts store;
+	struct mem_cube *cube;		/* with --cube */
+};
+
 static int
 on_item(struct mem_cli *c, json_t *item, void *ctx)
 {
+	struct run *r = ctx;
 	struct mem_err err;
 	json_t *out;
 	int skipped;
 
 	mem_err_clear(&err);
-	out = mem_store_item(item, ctx, &skipped, &err);
+	if (r->cube && mem_cube_add(r->cube, item, &err) < 0) {
+		/* off the cube's grid, but still worth storing with -o */
+		mem_cli_error(c, &err);
+		c->nfailed++;
+	}
+	if (r->store.outdir == NULL)
+		return 0;
+	mem_err_clear(&err);
+	out = mem_store_item(item, &r->store, &skipped, &err);
 	if (out == NULL) {
 		mem_cli_error(c, &err);
 		c->nfailed++;
@@ -55,16 +85,66 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	return 0;
 }
 
+static void
+on_problem(void *ctx, const char *path, const char *problem)
+{
+	fprintf(stderr, "mem-store: verify: '%s': %s\n", path, problem);
+}
+
+/* mem-store verify DIR: 0 when the catalog is whole, 1 when anything is wrong. */
+static int
+verify(struct mem_cli *cli, int argc, char **argv)
+{
+	struct mem_store_verified n;
+	struct mem_err err;
+
+	if (argc != 1)
+		mem_cli_usage_error(cli, "verify takes one directory (mem-store verify DIR)");
+	mem_err_clear(&err);
+	if (mem_store_verify(argv[0], on_problem, NULL, &n, &err) < 0) {
+		mem_cli_error(cli, &err);
+		return mem_cli_exit(cli);
+	}
+	if (!cli->quiet)
+		fprintf(stderr, "mem-store: verify: '%s': %d documents, %d files, %d problem%s\n",
+		    argv[0], n.documents, n.files, n.problems, n.problems == 1 ? "" : "s");
+	return n.problems ? MEM_EITEM : MEM_OK;
+}
+
+/* Writes the cube collected from the items, and its item on stdout. */
+static void
+finish_cube(struct mem_cli *cli, struct mem_cube *cube)
+{
+	struct mem_err err;
+	json_t *it;
+	int changed;
+
+	mem_err_clear(&err);
+	if (mem_cube_commit(cube, &changed, &err) < 0) {
+		mem_cli_error(cli, &err);
+		return;
+	}
+	if ((it = mem_cube_item(cube, &err)) == NULL) {
+		mem_cli_error(cli, &err);
+		return;
+	}
+	mem_cli_emit(cli, it);
+	json_decref(it);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct mem_cli cli;
-	struct mem_store_opts o;
+	struct run run;
+	struct mem_store_opts *o = &run.store;
+	struct mem_cube_opts co;
 	struct mem_err err;
 	int opt;
 
 	mem_cli_init(&cli, "mem-store", argc, argv);
-	memset(&o, 0, sizeof o);
+	memset(&run, 0, sizeof run);
+	memset(&co, 0, sizeof co);
 	while ((opt = getopt_long(argc, argv, "hVqj:o:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))
 			continue;
@@ -75,39 +155,59 @@ main(int argc, char **argv)
 		case 'V':
 			mem_cli_version(&cli);
 		case 'o':
-			o.outdir = optarg;
+			o->outdir = optarg;
+			break;
+		case OPT_CUBE:
+			co.path = optarg;
+			break;
+		case OPT_APPEND:
+			co.append = 1;
 			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
 				mem_cli_usage_error(&cli, "invalid --co '%s': expected KEY=VALUE", optarg);
-			o.co = mem_cli_list(o.co, optarg);
+			o->co = mem_cli_list(o->co, optarg);
 			break;
 		case OPT_CATALOG_ID:
-			o.catalog_id = optarg;
+			o->catalog_id = optarg;
 			break;
 		case OPT_TITLE:
-			o.title = optarg;
+			o->title = optarg;
 			break;
 		default:
 			fprintf(stderr, "Try 'mem-store --help' for more information.\n");
 			return MEM_EUSAGE;
 		}
 	}
-	if (o.outdir == NULL)
+	if (optind < argc && strcmp(argv[optind], "verify") == 0)
+		return verify(&cli, argc - optind - 1, argv + optind + 1);
+	if (o->outdir == NULL && co.path == NULL)
 		mem_cli_usage_error(&cli, "no output directory given (-o DIR)");
+	if (co.append && co.path == NULL)
+		mem_cli_usage_error(&cli, "--append needs --cube FILE");
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
-	if (mem_mkdir_p(o.outdir, &err) < 0) {
+	if (o->outdir && mem_mkdir_p(o->outdir, &err) < 0) {
 		mem_cli_error(&cli, &err);
+		mem_raster_done();
 		return mem_cli_exit(&cli);
 	}
-	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &o);
+	if (co.path && (run.cube = mem_cube_new(&co, &err)) == NULL) {
+		mem_cli_error(&cli, &err);
+		mem_raster_done();
+		return mem_cli_exit(&cli);
+	}
+	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
+	if (run.cube) {
+		finish_cube(&cli, run.cube);
+		mem_cube_free(run.cube);
+	}
 	/* the catalog describes whatever is stored, even after a failed item */
 	mem_err_clear(&err);
-	if (mem_store_finish(&o, &err) < 0)
+	if (o->outdir && mem_store_finish(o, &err) < 0)
 		mem_cli_error(&cli, &err);
-	mem_cli_list_free(o.co);
+	mem_cli_list_free(o->co);
 	mem_raster_done();
 	return mem_cli_exit(&cli);
 }

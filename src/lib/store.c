@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,4 +397,145 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 	free(path);
 	json_decref(cat);
 	return rc;
+}
+
+/* path for messages: relative when the catalog was named relatively */
+static char *
+shown(const char *abs, int relative)
+{
+	return relative ? mem_path_relative(".", abs) : mem_xstrdup(abs);
+}
+
+static void
+problem(mem_store_problem_fn fn, void *ctx, struct mem_store_verified *n, const char *abs,
+    int relative, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void
+problem(mem_store_problem_fn fn, void *ctx, struct mem_store_verified *n, const char *abs,
+    int relative, const char *fmt, ...)
+{
+	char msg[MEM_ERR_MSG], *p = shown(abs, relative);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	n->problems++;
+	if (fn)
+		fn(ctx, p, msg);
+	free(p);
+}
+
+static int
+is_catalog_rel(const char *rel)
+{
+	return rel && (!strcmp(rel, "child") || !strcmp(rel, "item") || !strcmp(rel, "parent") ||
+	    !strcmp(rel, "root") || !strcmp(rel, "collection"));
+}
+
+/* Checks a local asset of the document in dir against its file:size and file:checksum. */
+static void
+verify_asset(const char *dir, const char *key, const json_t *a, mem_store_problem_fn fn,
+    void *ctx, struct mem_store_verified *n, int relative)
+{
+	const char *href = mem_asset_href(a);
+	const char *want = json_string_value(json_object_get(a, "file:checksum"));
+	json_t *size = json_object_get(a, "file:size");
+	char *j, *abs, sum[69];
+	off_t got;
+	struct mem_err e;
+
+	if (href == NULL || mem_href_is_url(href))
+		return;		/* remote assets are another store's to keep */
+	j = mem_path_join(dir, href);
+	abs = mem_path_absolute(j);
+	free(j);
+	n->files++;
+	if (!mem_path_exists(abs)) {
+		problem(fn, ctx, n, abs, relative, "asset '%s' is missing", key);
+		goto out;
+	}
+	if (want == NULL && !json_is_integer(size))
+		goto out;
+	mem_err_clear(&e);
+	if (mem_file_checksum(abs, sum, &got, &e) < 0) {
+		problem(fn, ctx, n, abs, relative, "%s", e.msg);
+		goto out;
+	}
+	if (json_is_integer(size) && json_integer_value(size) != (json_int_t)got)
+		problem(fn, ctx, n, abs, relative, "size mismatch: %lld bytes, the item says %lld",
+		    (long long)got, (long long)json_integer_value(size));
+	if (want && (strlen(want) != 68 || strncmp(want, "1220", 4) != 0))
+		problem(fn, ctx, n, abs, relative,
+		    "checksum '%.20s...' is not a SHA-256 multihash (1220...)", want);
+	else if (want && strcasecmp(want, sum) != 0)
+		problem(fn, ctx, n, abs, relative, "checksum mismatch: %s, the item says %s", sum, want);
+out:
+	free(abs);
+}
+
+int
+mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
+    struct mem_store_verified *n, struct mem_err *err)
+{
+	char *root = mem_path_join(dir, "catalog.json"), *abs = mem_path_absolute(root);
+	json_t *seen = json_object(), *todo = json_array();
+	int relative = dir[0] != '/';
+
+	memset(n, 0, sizeof *n);
+	free(root);
+	if (!mem_path_exists(abs)) {
+		mem_err_set(err, MEM_EUSAGE, "verify: no catalog in '%s': no catalog.json", dir);
+		free(abs);
+		json_decref(seen);
+		json_decref(todo);
+		return -1;
+	}
+	json_array_append_new(todo, json_string(abs));
+	json_object_set_new(seen, abs, json_true());
+	free(abs);
+	/* a walk over the links, each document once (links go up as well as down) */
+	while (json_array_size(todo) > 0) {
+		char *doc = mem_xstrdup(json_string_value(json_array_get(todo, 0))), *ddir;
+		json_error_t jerr;
+		json_t *d, *l, *a;
+		const char *key;
+		size_t i;
+
+		json_array_remove(todo, 0);
+		d = json_load_file(doc, 0, &jerr);
+		if (d == NULL) {
+			problem(fn, ctx, n, doc, relative, "not JSON: %s (line %d)", jerr.text, jerr.line);
+			free(doc);
+			continue;
+		}
+		n->documents++;
+		ddir = mem_path_dirname(doc);
+		json_array_foreach(json_object_get(d, "links"), i, l) {
+			const char *rel = json_string_value(json_object_get(l, "rel"));
+			const char *href = json_string_value(json_object_get(l, "href"));
+			char *j, *target;
+
+			if (!is_catalog_rel(rel) || href == NULL || mem_href_is_url(href))
+				continue;
+			j = mem_path_join(ddir, href);
+			target = mem_path_absolute(j);
+			free(j);
+			if (!mem_path_exists(target))
+				problem(fn, ctx, n, doc, relative, "broken link: rel=%s href '%s'", rel, href);
+			else if (json_object_get(seen, target) == NULL) {
+				json_object_set_new(seen, target, json_true());
+				json_array_append_new(todo, json_string(target));
+			}
+			free(target);
+		}
+		json_object_foreach(json_object_get(d, "assets"), key, a)
+			verify_asset(ddir, key, a, fn, ctx, n, relative);
+		json_decref(d);
+		free(ddir);
+		free(doc);
+	}
+	json_decref(seen);
+	json_decref(todo);
+	return 0;
 }

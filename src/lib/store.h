@@ -36,4 +36,24 @@ json_t *mem_store_item(const json_t *item, const struct mem_store_opts *o, int *
  */
 int mem_store_finish(const struct mem_store_opts *o, struct mem_err *err);
 
+/* Called by mem_store_verify with each problem: the file concerned, and what is wrong. */
+typedef void (*mem_store_problem_fn)(void *ctx, const char *path, const char *problem);
+
+struct mem_store_verified {
+	int documents;		/* catalogs, collections and items read */
+	int files;		/* assets checked */
+	int problems;
+};
+
+/*
+ * Checks the catalog stored in dir: from dir/catalog.json, every child,
+ * item, parent, root and collection link resolves to a file that parses,
+ * and every local asset exists with the file:size and file:checksum its
+ * item states (the checksum recomputed).  Calls fn with each problem and
+ * counts them in *n.  Returns 0 when the walk was done (problems or not),
+ * -1 (MEM_EUSAGE) when dir holds no catalog.json.
+ */
+int mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
+    struct mem_store_verified *n, struct mem_err *err);
+
 #endif
