@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -85,6 +86,60 @@ mem_tmp_name(const char *path)
 	return t;
 }
 
+/*
+ * 1 when the process that wrote a temporary file of age mtime is gone: no
+ * such pid, a zombie (killed, not yet reaped: in a container whose init
+ * does not reap, it stays one), or a pid since reused by a process that
+ * started after the file was last written.
+ */
+static int
+writer_gone(long pid, time_t mtime)
+{
+	char path[64], buf[1024], *p;
+	FILE *fp;
+	size_t n;
+
+	if (pid <= 0)
+		return 0;
+	if (kill((pid_t)pid, 0) < 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;	/* no /proc: trust kill() */
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* "pid (comm) S ppid ...": the state follows the last ')' */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	if (p[2] == 'Z' || p[2] == 'X')
+		return 1;
+	{
+		/* field 22, the start time in clock ticks after boot */
+		unsigned long long start = 0;
+		long ticks = sysconf(_SC_CLK_TCK);
+		char *f = p + 2;
+		FILE *st;
+		unsigned long long btime = 0;
+
+		for (int i = 3; i < 22 && f; i++) {
+			f = strchr(f, ' ');
+			if (f)
+				f++;
+		}
+		if (f == NULL || sscanf(f, "%llu", &start) != 1 || ticks <= 0)
+			return 0;
+		if ((st = fopen("/proc/stat", "r")) == NULL)
+			return 0;
+		while (fgets(buf, sizeof buf, st))
+			if (sscanf(buf, "btime %llu", &btime) == 1)
+				break;
+		fclose(st);
+		/* started after the file was last written: not its writer */
+		return btime > 0 && (time_t)(btime + start / (unsigned long long)ticks) > mtime + 1;
+	}
+}
+
 int
 mem_sweep_tmp(const char *dir)
 {
@@ -111,10 +166,11 @@ mem_sweep_tmp(const char *dir)
 		    (p[1 + hl] != '\0' && p[1 + hl] != '-'))
 			continue;	/* another host's, or not ours */
 		/* left by a process of this host that is gone (killed): never whole */
-		if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+		{
 			char *f = mem_path_join(dir, e->d_name);
+			struct stat st;
 
-			if (unlink(f) == 0)
+			if (lstat(f, &st) == 0 && writer_gone(pid, st.st_mtime) && unlink(f) == 0)
 				n++;
 			free(f);
 		}

@@ -5,6 +5,9 @@
 . "$MEM_SRCDIR/tests/lib.sh"
 
 command -v make >/dev/null 2>&1 || skip_all "no make"
+# make check runs this under make: its jobserver and flags must not leak into
+# the pipeline's own make (it would warn "-j2 forced in submake")
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 mkdir cat
 mem-demo -o cat/jul15 --size 512 > /dev/null
 mem-demo -o cat/jul25 --size 512 > /dev/null
