@@ -148,7 +148,7 @@ render_up() {
 	fi
 	while read -r n r m z d; do vm "$n" "$r" "$m" "$z" "${d:-50}"; done < "$TMPD/nodes"
 	if [ "$PROVIDER" = aws ] && has load_balancer; then
-		echo "aws elbv2 create-load-balancer --region $REGION --name $NAME-lb --type $(c load_balancer.type) --scheme $(c load_balancer.scheme)$(i=0; while v=$(c networking.subnet_ids.$i) && [ -n "$v" ]; do printf ' --subnets %s' "$v"; i=$((i + 1)); done)"
+		echo "aws elbv2 create-load-balancer --region $REGION --name $NAME-lb --type $(c load_balancer.type) --scheme $(c load_balancer.scheme) --subnets$(i=0; while v=$(c networking.subnet_ids.$i) && [ -n "$v" ]; do printf ' %s' "$v"; i=$((i + 1)); done)"
 	fi
 }
 
