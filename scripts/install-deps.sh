@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also what the test suite uses: mandoc,
 #                                    slurm-wlm and munge (a one-host Slurm),
+#                                    etcd-server and etcd-client (local consensus),
 #                                    and the offline STAC validator from npm
 #                                    (into $MEM_TOOLS, default /opt/memories-tools)
 #
@@ -15,7 +16,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
 libgdal-dev gdal-bin libproj-dev proj-bin libtiff-dev libhdf5-dev hdf5-tools
 libnetcdf-dev netcdf-bin libcurl4-openssl-dev libjansson-dev libyaml-dev
 python3 python3-gdal python3-numpy curl ca-certificates"
-TEST_PKGS="mandoc groff-base nginx-light nodejs npm make slurm-wlm munge"
+TEST_PKGS="mandoc groff-base nginx-light nodejs npm make slurm-wlm munge etcd-server etcd-client"
 
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1

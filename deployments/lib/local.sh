@@ -1,0 +1,116 @@
+# local.sh - sourced by deploy.sh: the local provider runs for real on this
+# host, on 127.0.0.1 only.  State (pids, logs) lives in --state-dir, else
+# $MEM_DEPLOY_STATE, else ./.mem-deploy/NAME.
+#   standalone  mem-run RECIPE in the current directory
+#   consensus   an etcd cluster of the config's node count, member i on
+#               client port ${i}2379 and peer port ${i}2380, data on /dev/shm
+#   swarmed     scripts/slurm-local.sh and mem-run --slurm RECIPE
+
+local_main() {
+	STATE=${STATE:-$PWD/.mem-deploy/$NAME}
+	N=$(wc -l < "$TMPD/nodes")
+	if [ "$DRY" = 1 ]; then
+		local_plan
+		audit ok "rendered the local plan"
+		return 0
+	fi
+	mkdir -p "$STATE"
+	"local_${PATTERN}_$ACTION"
+}
+
+local_plan() {
+	echo "#!/bin/sh"
+	echo "# memories deployment plan: $PATTERN on local, '$NAME' (state: $STATE)"
+	case $PATTERN in
+	standalone) echo "mem-run $(q "$RECIPE")" ;;
+	consensus)
+		i=1
+		while [ $i -le "$N" ]; do etcd_cmd $i; echo; i=$((i + 1)); done ;;
+	swarmed)
+		echo "sh $(q "$ROOT/scripts/slurm-local.sh") start $(q "$STATE/slurm")"
+		echo "SLURM_CONF=$(q "$STATE/slurm/slurm.conf") mem-run --slurm --tasks $(c swarm.worker_nodes || true) $(q "$RECIPE")" ;;
+	esac
+}
+
+# --- standalone -------------------------------------------------------------
+local_standalone_up() {
+	if mem-run "$RECIPE"; then audit ok "mem-run $(c recipe)"; else fail "mem-run '$(c recipe)' failed"; fi
+}
+local_standalone_status() { echo "$PROG: standalone runs in the foreground: nothing runs in the background"; audit ok status; }
+local_standalone_destroy() { rm -rf "$STATE"; echo "$PROG: removed $STATE"; audit ok destroyed; }
+
+# --- consensus: etcd on loopback -------------------------------------------------
+ETCD_DATA=${MEM_DEPLOY_ETCD_DATA:-/dev/shm}
+etcd_cmd() {
+	cl=$(i=1; while [ $i -le "$N" ]; do printf '%sm%d=http://127.0.0.1:%d2380' "${s:-}" $i $i; s=,; i=$((i + 1)); done)
+	printf 'etcd --name m%d --data-dir %s/mem-deploy-%s/m%d --listen-client-urls http://127.0.0.1:%d2379 --advertise-client-urls http://127.0.0.1:%d2379 --listen-peer-urls http://127.0.0.1:%d2380 --initial-advertise-peer-urls http://127.0.0.1:%d2380 --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr' \
+		"$1" "$ETCD_DATA" "$NAME" "$1" "$1" "$1" "$1" "$1" "$cl" "$NAME"
+}
+healthy() { curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:${1}2379/health" 2>/dev/null | grep -q '"health":"true"'; }
+
+local_consensus_up() {
+	command -v etcd >/dev/null 2>&1 || fail "'etcd' not found: install the Debian packages etcd-server and etcd-client"
+	[ "$N" -le 9 ] || refuse nodes "the local provider runs at most 9 etcd members"
+	i=1
+	while [ $i -le "$N" ]; do
+		if [ -f "$STATE/m$i.pid" ] && kill -0 "$(cat "$STATE/m$i.pid")" 2>/dev/null; then
+			fail "member m$i already runs (pid $(cat "$STATE/m$i.pid")): destroy first"
+		fi
+		if curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:${i}2379/health" >/dev/null 2>&1; then
+			fail "port 127.0.0.1:${i}2379 is taken"
+		fi
+		i=$((i + 1))
+	done
+	i=1
+	while [ $i -le "$N" ]; do
+		mkdir -p "$ETCD_DATA/mem-deploy-$NAME/m$i"
+		# shellcheck disable=SC2046
+		nohup $(etcd_cmd $i) > "$STATE/m$i.log" 2>&1 < /dev/null &
+		echo $! > "$STATE/m$i.pid"
+		i=$((i + 1))
+	done
+	t=0
+	while [ $t -lt 100 ]; do
+		up=0; i=1
+		while [ $i -le "$N" ]; do healthy $i && up=$((up + 1)); i=$((i + 1)); done
+		[ "$up" -lt "$N" ] || break
+		sleep 0.1; t=$((t + 1))
+	done
+	if [ "$up" -lt "$N" ]; then
+		local_consensus_destroy >/dev/null
+		fail "etcd: $up of $N members healthy after 10 s"
+	fi
+	echo "$PROG: etcd: $N members healthy on $(i=1; while [ $i -le "$N" ]; do printf '%s127.0.0.1:%d2379' "${s2:-}" $i; s2=,; i=$((i + 1)); done)"
+	audit ok "etcd: $N members healthy"
+}
+local_consensus_status() {
+	up=0; i=1
+	while [ $i -le "$N" ]; do
+		if healthy $i; then echo "m$i 127.0.0.1:${i}2379 healthy"; up=$((up + 1)); else echo "m$i 127.0.0.1:${i}2379 down"; fi
+		i=$((i + 1))
+	done
+	audit ok "etcd: $up of $N members healthy"
+	[ "$up" -gt $((N / 2)) ] || return 1
+}
+local_consensus_destroy() {
+	for p in "$STATE"/m*.pid; do
+		[ -f "$p" ] || continue
+		pid=$(cat "$p")
+		kill "$pid" 2>/dev/null || true
+		t=0; while kill -0 "$pid" 2>/dev/null && [ $t -lt 50 ]; do sleep 0.1; t=$((t + 1)); done
+		kill -9 "$pid" 2>/dev/null || true
+		rm -f "$p"
+	done
+	rm -rf "$ETCD_DATA/mem-deploy-$NAME"
+	echo "$PROG: etcd members stopped, data removed"
+	audit ok "etcd stopped"
+}
+
+# --- swarmed: one-host Slurm ---------------------------------------------------
+local_swarmed_up() {
+	sh "$ROOT/scripts/slurm-local.sh" start "$STATE/slurm" || fail "slurm-local.sh start failed"
+	SLURM_CONF=$STATE/slurm/slurm.conf; export SLURM_CONF
+	if mem-run --slurm --tasks "$(c swarm.worker_nodes)" "$RECIPE"; then audit ok "submitted"; else fail "mem-run --slurm failed"; fi
+}
+local_swarmed_status() { SLURM_CONF=$STATE/slurm/slurm.conf squeue; audit ok status; }
+local_swarmed_destroy() { sh "$ROOT/scripts/slurm-local.sh" stop "$STATE/slurm"; audit ok "slurm stopped"; }

@@ -1,0 +1,3 @@
+#!/bin/sh
+# swarmed on gcp: see deployments/lib/deploy.sh and mem-deploy(7).
+exec sh "$(dirname "$0")/../../lib/deploy.sh" swarmed gcp "$@"
