@@ -1438,8 +1438,18 @@ run_level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fin
     json_t *made)
 {
 	struct mem_tiler *t = gr->t;
-	long next = 0;
+	long next = 0, row = 1;
 	int stop = 0, nt = t->o.jobs > 0 ? t->o.jobs : 1;
+
+	/*
+	 * A worker takes a row of cells at a time: its dataset handles then
+	 * decode each source block once for the row's cells, where single
+	 * cells dealt out in turn had every worker decode nearly every block.
+	 */
+	while (row < n && jobs[row].y == jobs[0].y)
+		row++;
+	if (row > 1 && n / row < nt)
+		row = (n + nt - 1) / nt;
 
 	if (nt > n)
 		nt = n > 0 ? (int)n : 1;
@@ -1448,7 +1458,7 @@ run_level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fin
 		struct worker wk;
 
 		worker_init(&wk, gr);
-		#pragma omp for schedule(dynamic, 1)
+		#pragma omp for schedule(dynamic, row)
 		for (long i = 0; i < n; i++) {
 			struct job *j = &jobs[i];
 			int rc, halt;
