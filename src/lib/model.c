@@ -381,6 +381,34 @@ fail:
 
 /* --- writing ------------------------------------------------------------ */
 
+/*
+ * Creation properties without modification times, so that the same
+ * model makes the same bytes.  Made once per thread and kept.
+ */
+static hid_t
+ocpl(void)
+{
+	static _Thread_local hid_t p = -1;
+
+	if (p < 0) {
+		p = H5Pcreate(H5P_DATASET_CREATE);
+		H5Pset_obj_track_times(p, 0);
+	}
+	return p;
+}
+
+static hid_t
+gcpl(void)
+{
+	static _Thread_local hid_t p = -1;
+
+	if (p < 0) {
+		p = H5Pcreate(H5P_GROUP_CREATE);
+		H5Pset_obj_track_times(p, 0);
+	}
+	return p;
+}
+
 static int
 put_strings(hid_t loc, const char *name, int n, char *const *v)
 {
@@ -390,7 +418,7 @@ put_strings(hid_t loc, const char *name, int n, char *const *v)
 
 	H5Tset_size(t, H5T_VARIABLE);
 	H5Tset_cset(t, H5T_CSET_UTF8);
-	ds = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	ds = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, ocpl(), H5P_DEFAULT);
 	if (ds >= 0) {
 		rc = H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
 		H5Dclose(ds);
@@ -407,7 +435,7 @@ put_num(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int nd, const hsi
 	hid_t sp = H5Screate_simple(nd, d, NULL), ds;
 	int rc = -1;
 
-	ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, ocpl(), H5P_DEFAULT);
 	if (ds >= 0) {
 		rc = H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0 ? -1 : 0;
 		H5Dclose(ds);
@@ -458,7 +486,7 @@ write_all(hid_t f, const struct mem_model *m)
 	rc |= put_num(f, "mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d, m->k.mean);
 	rc |= put_num(f, "std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d, m->k.std);
 	rc |= put_strings(f, "classes", m->k.nclasses, m->classes);
-	if ((g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+	if ((g = H5Gcreate2(f, "layers", H5P_DEFAULT, gcpl(), H5P_DEFAULT)) < 0)
 		return -1;
 	H5Gclose(g);
 	for (int l = 0; l < m->k.nlayers && rc == 0; l++) {
@@ -467,7 +495,7 @@ write_all(hid_t f, const struct mem_model *m)
 		int conv = L->type == MEM_KERN_CONV3;
 
 		snprintf(name, sizeof name, "layers/%d", l);
-		if ((g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+		if ((g = H5Gcreate2(f, name, H5P_DEFAULT, gcpl(), H5P_DEFAULT)) < 0)
 			return -1;
 		rc |= put_attr(g, "type", conv ? "conv3x3" : "dense");
 		rc |= put_attr(g, "activation", acts[L->act]);
