@@ -218,6 +218,8 @@ struct slot {
 	int *cin;		/* classify: the input of each of the model's bands */
 	GDALDatasetH out;	/* NULL when not written this time */
 	char *tmp, *path;
+	GDALDatasetH pout;	/* classify with prob=1: the probabilities */
+	char *ptmp, *ppath;
 };
 
 struct run {
@@ -334,10 +336,10 @@ resolve(struct run *r, struct mem_err *err)
 /* Creates the float32 output of one stage under a temporary name. */
 static GDALDatasetH
 create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem_stage *s,
-    const char *path, const char *tmp, struct mem_err *err)
+    int prob, const char *path, const char *tmp, struct mem_err *err)
 {
 	const char *name = s->name;
-	int cls = s->kind == MEM_STAGE_CLASSIFY;
+	int cls = s->kind == MEM_STAGE_CLASSIFY && !prob, nb = prob ? s->clf->k.nclasses : 1;
 	char **co = mem_raster_tiff_options(NULL);
 	GDALDatasetH out;
 	double gt[6];
@@ -356,7 +358,7 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem
 		co = CSLSetNameValue(co, "ZSTD_LEVEL", NULL);
 	CPLErrorReset();
 	out = GDALCreate(GDALGetDriverByName("GTiff"), tmp, GDALGetRasterXSize(ref),
-	    GDALGetRasterYSize(ref), 1, cls ? GDT_Byte : GDT_Float32, co);
+	    GDALGetRasterYSize(ref), nb, cls ? GDT_Byte : GDT_Float32, co);
 	CSLDestroy(co);
 	if (out == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", path, CPLGetLastErrorMsg());
@@ -368,6 +370,10 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem
 		GDALSetSpatialRef(out, GDALGetSpatialRef(ref));
 	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), cls ? MEM_KERN_CLASS_NODATA : NAN);
 	GDALSetDescription(GDALGetRasterBand(out, 1), name);
+	for (int b = 0; prob && b < nb; b++) {
+		GDALSetRasterNoDataValue(GDALGetRasterBand(out, b + 1), NAN);
+		GDALSetDescription(GDALGetRasterBand(out, b + 1), s->clf->classes[b]);
+	}
 	if (cls) {
 		/* the class names as the band's categories: QGIS and gdalinfo show them */
 		char **cat = NULL;
@@ -386,6 +392,7 @@ struct worker {
 	float *raw[MAX_INPUTS], *refl[MAX_INPUTS];
 	float *hrefl[MAX_INPUTS];	/* classify: reflectance with the halo rows */
 	float **sout;
+	float **pout;		/* classify with prob=1: a plane per class */
 	float *tmp;		/* diff: the index on the date before */
 	unsigned char *scratch;
 	int *ids;		/* zonal: the zone of each pixel of the strip */
@@ -409,8 +416,13 @@ worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int h
 		if (ok && r->in[i].need_halo)
 			ok = (t->hrefl[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
 	}
-	for (size_t k = 0; k < r->c->n && ok; k++)
+	t->pout = mem_xcalloc(r->c->n, sizeof *t->pout);
+	for (size_t k = 0; k < r->c->n && ok; k++) {
 		ok = (t->sout[k] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+		if (ok && r->sl[k].ppath)
+			ok = (t->pout[k] = VSI_MALLOC_VERBOSE(n * r->c->st[k].clf->k.nclasses *
+			    sizeof(float))) != NULL;
+	}
 	if (ok)
 		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
 	if (ok)
@@ -458,6 +470,8 @@ worker_release(struct worker *t, const struct run *r)
 	}
 	for (size_t k = 0; t->sout && k < r->c->n; k++) {
 		VSIFree(t->sout[k]);
+		if (t->pout)
+			VSIFree(t->pout[k]);
 		if (t->geoms)
 			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
 		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
@@ -466,6 +480,7 @@ worker_release(struct worker *t, const struct run *r)
 			free(t->acc[k]);
 	}
 	free(t->sout);
+	free(t->pout);
 	free(t->geoms);
 	free(t->acc);
 	VSIFree(t->tmp);
@@ -594,7 +609,7 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 			    (size_t)w * inrows, &in->kb);
 			ins[v] = t->hrefl[sl->cin[v]];
 		}
-		rc = mem_kern_classify_f32(&s->clf->k, ins, w, inrows, top, rows, out, NULL);
+		rc = mem_kern_classify_f32(&s->clf->k, ins, w, inrows, top, rows, out, t->pout[k]);
 		break;
 	}
 	case MEM_STAGE_ZONAL:
@@ -666,6 +681,13 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			if (!mem_path_exists(r.sl[k].path))
 				nout++;
 		}
+		if (s->kind == MEM_STAGE_CLASSIFY && s->prob) {
+			name = mem_xasprintf("%s_prob.tif", s->name);
+			r.sl[k].ppath = mem_path_join(dir, name);
+			free(name);
+			if (!mem_path_exists(r.sl[k].ppath))
+				nout++;
+		}
 		if (s->kind == MEM_STAGE_ZONAL || s->kind == MEM_STAGE_CHANGE) {
 			name = mem_xasprintf(s->kind == MEM_STAGE_ZONAL ? "%s.gpkg" : "%s-polygons.gpkg",
 			    s->name);
@@ -716,8 +738,18 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		if (sl->path == NULL || mem_path_exists(sl->path))
 			continue;
 		sl->tmp = mem_tmp_name(sl->path);
-		sl->out = create_output(o, r.in[ref].ds, &c->st[k], sl->path, sl->tmp, err);
+		sl->out = create_output(o, r.in[ref].ds, &c->st[k], 0, sl->path, sl->tmp, err);
 		if (sl->out == NULL)
+			goto done;
+	}
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
+
+		if (sl->ppath == NULL || mem_path_exists(sl->ppath))
+			continue;
+		sl->ptmp = mem_tmp_name(sl->ppath);
+		sl->pout = create_output(o, r.in[ref].ds, &c->st[k], 1, sl->ppath, sl->ptmp, err);
+		if (sl->pout == NULL)
 			goto done;
 	}
 
@@ -838,6 +870,17 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 					failed = 1;
 				}
 			}
+#pragma omp critical(mem_infer_write)
+			for (size_t k = 0; k < c->n; k++) {
+				if (r.sl[k].pout == NULL || failed)
+					continue;
+				if (GDALDatasetRasterIO(r.sl[k].pout, GF_Write, 0, y0, w, rows, t.pout[k], w,
+				    rows, GDT_Float32, c->st[k].clf->k.nclasses, NULL, 0, 0, 0) != CE_None) {
+					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].ppath,
+					    CPLGetLastErrorMsg());
+					failed = 1;
+				}
+			}
 		}
 		/* this thread's values join the others' (values, not sums: order does not matter) */
 #pragma omp critical(mem_infer_zonal)
@@ -870,6 +913,23 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			goto done;
 		free(sl->tmp);
 		sl->tmp = NULL;
+	}
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
+		GDALDatasetH out = sl->pout;
+
+		if (out == NULL)
+			continue;
+		sl->pout = NULL;
+		if (mem_raster_close(out) < 0) {
+			mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", sl->ppath,
+			    CPLGetLastErrorMsg());
+			goto done;
+		}
+		if (mem_commit_file(sl->ptmp, sl->ppath, err) < 0)
+			goto done;
+		free(sl->ptmp);
+		sl->ptmp = NULL;
 	}
 	/* the vector outputs, from the values gathered and the masks written */
 	for (size_t k = 0; k < c->n; k++) {
@@ -905,6 +965,13 @@ done:
 			unlink(r.sl[k].tmp);
 			free(r.sl[k].tmp);
 		}
+		if (r.sl[k].pout)
+			GDALClose(r.sl[k].pout);
+		if (r.sl[k].ptmp) {
+			unlink(r.sl[k].ptmp);
+			free(r.sl[k].ptmp);
+		}
+		free(r.sl[k].ppath);
 		free(r.sl[k].path);
 		free(r.sl[k].vin);
 		free(r.sl[k].cin);
@@ -1256,6 +1323,32 @@ mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_
 			goto fail;
 		}
 		json_object_set_new(json_object_get(out, "assets"), s->name, a);
+		if (s->kind == MEM_STAGE_CLASSIFY && s->prob) {
+			json_t *rb = json_array();
+
+			name = mem_xasprintf("%s_prob.tif", s->name);
+			path = mem_path_join(dir, name);
+			free(name);
+			a = describe(path, s, err);
+			free(path);
+			if (a == NULL) {
+				json_decref(out);
+				goto fail;
+			}
+			for (int i = 0; i < s->clf->k.nclasses; i++) {
+				json_t *b = json_object();
+
+				json_object_set_new(b, "name", json_string(s->clf->classes[i]));
+				json_object_set_new(b, "data_type", json_string("float32"));
+				json_object_set_new(b, "nodata", json_string("nan"));
+				json_array_append_new(rb, b);
+			}
+			json_object_set_new(a, "raster:bands", rb);
+			name = mem_xasprintf("%s_prob", s->name);
+			json_object_set_new(a, "title", json_string(name));
+			json_object_set_new(json_object_get(out, "assets"), name, a);
+			free(name);
+		}
 		if (s->kind == MEM_STAGE_CHANGE && add_vectors(out, item, before, s, dir, err) < 0) {
 			json_decref(out);
 			goto fail;

@@ -72,10 +72,11 @@ mem_stage_help(void)
 	       "             is <= a negative threshold, >= a positive one; 0 elsewhere),\n"
 	       "             with change.gpkg: its polygons and their areas; index: ndvi ndwi\n"
 	       "             mndwi nbr ndbi ndsi; as=NAME names the mask\n"
-	       "  classify:model=FILE.h5[,as=class]\n"
+	       "  classify:model=FILE.h5[,as=class][,prob=0]\n"
 	       "             a small network (mem-model(5): dense and 3x3 convolution layers,\n"
 	       "             relu, softmax) run on each pixel of the model's bands: the class\n"
 	       "             index as a UInt8 band (255 = nodata), its names in the item;\n"
+	       "             prob=1: NAME_prob, the last layer's outputs, a band per class;\n"
 	       "             mem-infer --train fits one\n"
 	       "  llm:PROVIDER/MODEL[,prompt=FILE][,scope=tile|run]\n"
 	       "             asks a hosted model about a JSON summary of each result (or of\n"
@@ -303,6 +304,13 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 	if (s->kind == MEM_STAGE_CLASSIFY && strcmp(key, "model") == 0) {
 		free(s->model_path);
 		s->model_path = mem_xstrdup(v);
+		return 0;
+	}
+	if (s->kind == MEM_STAGE_CLASSIFY && strcmp(key, "prob") == 0) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			return mem_err_set(err, MEM_EUSAGE, "stage '%s': prob must be 0 or 1, not '%s'",
+			    spec, v);
+		s->prob = *v == '1';
 		return 0;
 	}
 	if (s->kind == MEM_STAGE_SAVI && strcmp(key, "L") == 0)

@@ -70,6 +70,7 @@ struct mem_stage {
 	char *model_path;
 	struct mem_model *clf; /* loaded when the chain is parsed */
 	char model_sum[65];    /* its SHA-256: part of the result's id */
+	int prob;	       /* 1: NAME_prob.tif too, a float32 band per class */
 };
 
 struct mem_chain {

@@ -119,6 +119,28 @@ PY
 [ "$same" = True ] && ok "convolution: strips of 7 rows give the same pixels as one strip (no seams)" || not_ok "seams: strips differ"
 [ "$(json_get s1.json "d['id']")" = "$(json_get s7.json "d['id']")" ] && ok "and the same result id" || not_ok "ids differ"
 
+# per-class probabilities: a band per class, summing to 1, whose largest is the class
+check "classify with prob=1 in strips of 7 rows" sh -c \
+    "MEM_INFER_STRIP_ROWS=7 mem-infer -j 2 -s classify:model=conv.h5,as=conv,prob=1 --workdir wp < items.json > p7.json"
+res=$(gdal_py - <<'PY'
+import json
+import numpy as np
+from osgeo import gdal
+item = json.loads(open("p7.json").readline())
+p = gdal.Open(item["assets"]["conv_prob"]["href"]).ReadAsArray()
+c = gdal.Open(item["assets"]["conv"]["href"]).ReadAsArray()
+w = gdal.Open(json.loads(open("s1.json").readline())["assets"]["conv"]["href"]).ReadAsArray()
+v = c != 255
+names = [b["name"] for b in item["assets"]["conv_prob"]["raster:bands"]]
+good = (p.shape[0] == 2 and names == ["4", "5"] and np.array_equal(c, w)
+        and np.isnan(p[:, ~v]).all() and np.abs(p[:, v].sum(0) - 1).max() < 1e-6
+        and (np.argmax(p[:, v], 0) == c[v]).all())
+print("ok" if good else "bad: shape %s names %s" % (p.shape, names))
+PY
+)
+[ "$res" = ok ] && ok "prob=1: a float32 band per class, summing to 1, the largest is the class" || not_ok "prob: $res"
+check_exit "prob must be 0 or 1" 2 mem-infer -s classify:model=conv.h5,prob=yes
+
 # a retrained model under the same name is another result, not a stale one
 mem-infer --train soft.h5 --labels labels.geojson --label-field DN --epochs 10 --seed 2 < items.json 2>/dev/null
 mem-infer -s classify:model=soft.h5 --workdir w < items.json > out2.json
