@@ -16,13 +16,15 @@
 #include "llm.h"
 #include "raster.h"
 #include "stage.h"
+#include "train.h"
 
 static const char usage[] =
 "Usage: mem-infer -s STAGE [-s STAGE]... [OPTION]... [MANIFEST]...\n"
+"  or:  mem-infer --train OUT.h5 --labels FILE --label-field F [OPTION]... [MANIFEST]...\n"
 "Run the chain of stages, fused in one pass over the bands, on each item read\n"
 "from MANIFEST files (standard input when none, or -), scenes and tiles alike,\n"
 "and write one result item per input on standard output.  Stages: ndvi ndwi\n"
-"mndwi nbr ndbi ndsi evi savi cloudmask expr zonal change llm (see\n"
+"mndwi nbr ndbi ndsi evi savi cloudmask expr zonal change classify llm (see\n"
 "--list-stages).  With a change stage, items are read to the end and paired\n"
 "by cell (mem:grid) and date: one result per pair of consecutive dates.\n"
 "\n"
@@ -41,11 +43,29 @@ static const char usage[] =
 "      --max-requests N    at most N llm requests in this run; items beyond\n"
 "                          are emitted without an answer and the exit status\n"
 "                          is 1 (answers given are cached: a rerun asks the rest)\n"
+"\n"
+"Training a classifier for -s classify (mem-model(5)), from the items read:\n"
+"      --train OUT.h5      fit a model and write it (atomically); no items out\n"
+"      --labels FILE       polygons with a class field (GeoPackage, GeoJSON...,\n"
+"                          any CRS), rasterized onto each item's grid\n"
+"      --labels-layer L    their layer (default: the first)\n"
+"      --label-field F     the field that names the class\n"
+"      --bands LIST        input bands (default red,nir)\n"
+"      --hidden N          hidden ReLU units (default 0: softmax regression)\n"
+"      --conv              the first layer is a 3x3 convolution\n"
+"      --epochs E          passes over the pixels (default 20)\n"
+"      --batch N           pixels per gradient step (default 64)\n"
+"      --learning-rate R   Adam's step size (default 0.01)\n"
+"      --seed S            the seed of weights and shuffles (default 1)\n"
+"      --max-samples N     at most N labelled pixels, a seeded subset\n"
+"                          (default 200000)\n"
 MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-infer");
 
 /* local to mem-infer, above the shared OPT_* values */
-enum { OPT_LIST_STAGES = 2000, OPT_LLM_ENDPOINT, OPT_LLM_TIMEOUT, OPT_MAX_REQUESTS };
+enum { OPT_LIST_STAGES = 2000, OPT_LLM_ENDPOINT, OPT_LLM_TIMEOUT, OPT_MAX_REQUESTS, OPT_TRAIN,
+	OPT_LABELS, OPT_LABELS_LAYER, OPT_LABEL_FIELD, OPT_TRAIN_BANDS, OPT_HIDDEN, OPT_CONV, OPT_EPOCHS,
+	OPT_BATCH, OPT_LR, OPT_SEED, OPT_MAX_SAMPLES };
 
 static const struct option longopts[] = {
 	{ "stage", required_argument, NULL, 's' },
@@ -55,6 +75,18 @@ static const struct option longopts[] = {
 	{ "llm-endpoint", required_argument, NULL, OPT_LLM_ENDPOINT },
 	{ "llm-timeout", required_argument, NULL, OPT_LLM_TIMEOUT },
 	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
+	{ "train", required_argument, NULL, OPT_TRAIN },
+	{ "labels", required_argument, NULL, OPT_LABELS },
+	{ "labels-layer", required_argument, NULL, OPT_LABELS_LAYER },
+	{ "label-field", required_argument, NULL, OPT_LABEL_FIELD },
+	{ "bands", required_argument, NULL, OPT_TRAIN_BANDS },
+	{ "hidden", required_argument, NULL, OPT_HIDDEN },
+	{ "conv", no_argument, NULL, OPT_CONV },
+	{ "epochs", required_argument, NULL, OPT_EPOCHS },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "learning-rate", required_argument, NULL, OPT_LR },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "max-samples", required_argument, NULL, OPT_MAX_SAMPLES },
 	MEM_CLI_COMMON_OPTIONS
 };
 
@@ -129,7 +161,7 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 {
 	struct run *r = ctx;
 
-	if (r->o.chain->pairs) {
+	if (r->o.chain == NULL || r->o.chain->pairs) {
 		append(&r->items, &r->nitems, json_incref(item));
 		return 0;
 	}
@@ -154,6 +186,36 @@ run_pairs(struct mem_cli *c, struct run *r)
 	free(lonely);
 }
 
+/* --train: every item read, then one model. */
+static int
+train(struct mem_cli *c, struct run *r, struct mem_train_opts *tr, char **bands, int argc,
+    char **argv)
+{
+	struct mem_train_result res;
+	struct mem_err err;
+	char *dflt[] = { "red", "nir", NULL };
+
+	if (tr->labels == NULL || tr->field == NULL)
+		mem_cli_usage_error(c, "--train needs --labels FILE and --label-field F");
+	if (r->o.stages)
+		mem_cli_usage_error(c, "--train runs no stage: give -s to a later mem-infer");
+	tr->bands = bands ? bands : dflt;
+	mem_raster_init();
+	mem_cli_each_item(c, argc, argv, on_item, r);
+	mem_err_clear(&err);
+	if (mem_train(r->items, r->nitems, tr, &res, &err) < 0)
+		mem_cli_error(c, &err);
+	else if (!c->quiet)
+		fprintf(stderr, "mem-infer: %s: %d classes, %zu pixels, loss %.4f, training accuracy "
+		    "%.4f\n", tr->out, res.nclasses, res.samples, res.loss, res.accuracy);
+	for (size_t i = 0; i < r->nitems; i++)
+		json_decref(r->items[i]);
+	free(r->items);
+	mem_cli_list_free(bands);
+	mem_raster_done();
+	return mem_cli_exit(c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,10 +223,18 @@ main(int argc, char **argv)
 	struct run run;
 	struct mem_chain chain;
 	struct mem_err err;
+	struct mem_train_opts tr;
+	char **bands = NULL;
 	int opt;
 
 	mem_cli_init(&cli, "mem-infer", argc, argv);
 	memset(&run, 0, sizeof run);
+	memset(&tr, 0, sizeof tr);
+	tr.epochs = 20;
+	tr.batch = 64;
+	tr.lr = 0.01;
+	tr.seed = 1;
+	tr.max_samples = 200000;
 	run.llm.max_requests = -1;
 	while ((opt = getopt_long(argc, argv, "hVqj:s:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))
@@ -204,6 +274,50 @@ main(int argc, char **argv)
 			run.llm.max_requests = mem_cli_number(&cli, "--max-requests", optarg, 0,
 			    1000000000);
 			break;
+		case OPT_TRAIN:
+			tr.out = optarg;
+			break;
+		case OPT_LABELS:
+			tr.labels = optarg;
+			break;
+		case OPT_LABELS_LAYER:
+			tr.layer = optarg;
+			break;
+		case OPT_LABEL_FIELD:
+			tr.field = optarg;
+			break;
+		case OPT_TRAIN_BANDS:
+			bands = mem_cli_list(bands, optarg);
+			break;
+		case OPT_HIDDEN:
+			tr.hidden = (int)mem_cli_number(&cli, "--hidden", optarg, 0, 1024);
+			break;
+		case OPT_CONV:
+			tr.conv = 1;
+			break;
+		case OPT_EPOCHS:
+			tr.epochs = (int)mem_cli_number(&cli, "--epochs", optarg, 1, 100000);
+			break;
+		case OPT_BATCH:
+			tr.batch = (int)mem_cli_number(&cli, "--batch", optarg, 1, 1000000);
+			break;
+		case OPT_LR: {
+			char *end;
+
+			tr.lr = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(tr.lr > 0 && tr.lr <= 10))
+				mem_cli_usage_error(&cli, "invalid --learning-rate '%s': expected a "
+				    "number in (0, 10]", optarg);
+			break;
+		}
+		case OPT_SEED:
+			tr.seed = (unsigned long long)mem_cli_number(&cli, "--seed", optarg, 0,
+			    2147483647);
+			break;
+		case OPT_MAX_SAMPLES:
+			tr.max_samples = (size_t)mem_cli_number(&cli, "--max-samples", optarg, 1,
+			    100000000);
+			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
 				mem_cli_usage_error(&cli, "invalid --co '%s': expected KEY=VALUE", optarg);
@@ -214,6 +328,10 @@ main(int argc, char **argv)
 			return MEM_EUSAGE;
 		}
 	}
+	if (tr.out)
+		return train(&cli, &run, &tr, bands, argc - optind, argv + optind);
+	if (tr.labels || tr.field || bands)
+		mem_cli_usage_error(&cli, "--labels, --label-field and --bands go with --train");
 	if (mem_chain_parse(&chain, run.o.stages, &err) < 0)
 		mem_cli_usage_error(&cli, "%s", err.msg);
 	run.o.chain = &chain;

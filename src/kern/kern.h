@@ -123,6 +123,75 @@ struct mem_kern_zonal_stats {
 void mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
     struct mem_kern_zonal_stats *out);
 
+/* --- a per-pixel classifier (classify.c) ----------------------------------- */
+
+enum mem_kern_layer_type { MEM_KERN_DENSE, MEM_KERN_CONV3 };
+enum mem_kern_act { MEM_KERN_LINEAR, MEM_KERN_RELU, MEM_KERN_SOFTMAX };
+
+/* The class written where an input is nodata. */
+#define MEM_KERN_CLASS_NODATA 255
+
+/*
+ * One layer: dense, w[k * nin + i]; a 3x3 convolution ("same", zero
+ * padding), w[((k * nin + i) * 3 + ky) * 3 + kx] with ky, kx 0..2 for the
+ * rows and columns above/left (0) to below/right (2); b[nout].
+ */
+struct mem_kern_layer {
+	int type, act;
+	int nin, nout;
+	float *w, *b;
+};
+
+/*
+ * The network: nbands inputs, normalised as (value - mean) / std, then the
+ * layers in order; the class is the index of the largest last output.
+ */
+struct mem_kern_model {
+	int nbands;
+	double *mean, *std;
+	int nlayers;
+	struct mem_kern_layer *layer;
+	int nclasses;
+};
+
+/* Rows of context a strip needs above and below: one per convolution. */
+int mem_kern_model_halo(const struct mem_kern_model *m);
+/* The widest map of the network (inputs included). */
+int mem_kern_model_maxwidth(const struct mem_kern_model *m);
+
+/*
+ * Runs the network on each pixel of rows [top, top + rows) of in_rows rows
+ * of w pixels: in[i] is band i (reflectance, NaN for nodata), with the
+ * rows above and below as halo, as for mem_kern_cloudmask_f32.  cls gets
+ * the class index (MEM_KERN_CLASS_NODATA where an input of the pixel is
+ * NaN); prob, when not NULL, nclasses planes of w * rows: the last layer's
+ * outputs (probabilities after a softmax), NaN where nodata.  A nodata
+ * neighbour reads as the band's mean.  Returns 0, or -1 when out of memory.
+ */
+int mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, int w,
+    int in_rows, int top, int rows, float *cls, float *prob);
+
+struct mem_kern_train_opts {
+	int epochs, batch;
+	double lr, l2;		/* Adam's step size; L2 penalty on the weights */
+	unsigned long long seed;
+};
+
+/*
+ * Fits m's weights (its shapes set, its memory allocated) to n samples:
+ * x[n][fan_in of layer 0] normalised inputs (for a first 3x3 convolution
+ * the patch, band-major then row then column, zero beyond the image),
+ * y[n] class indices.  Hidden layers must be ReLU and only layer 0 a
+ * convolution; the last is softmax, trained on cross-entropy by mini-batch
+ * Adam.  Deterministic for a seed.  *loss gets the last epoch's mean loss.
+ * Returns 0, or -1 when out of memory.
+ */
+int mem_kern_train(struct mem_kern_model *m, const float *x, const int *y, size_t n,
+    const struct mem_kern_train_opts *o, double *loss);
+
+/* The fraction of n samples (as for mem_kern_train) given their class y. */
+double mem_kern_accuracy(const struct mem_kern_model *m, const float *x, const int *y, size_t n);
+
 /* 1 when a CUDA device can run the kernels (always 0 in a CPU-only build). */
 int mem_kern_cuda_available(void);
 

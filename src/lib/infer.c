@@ -28,6 +28,7 @@
 #include "item.h"
 #include "kern.h"
 #include "llm.h"
+#include "model.h"
 #include "raster.h"
 #include "stage.h"
 #include "zonal.h"
@@ -199,6 +200,7 @@ struct input {
 	int w, h;
 	int nearest;		/* classes: no interpolation when resampled */
 	int need_refl;		/* an expression reads it as reflectance */
+	int need_halo;		/* classify reads it as reflectance with its halo rows */
 	struct mem_kern_band kb;
 };
 
@@ -213,8 +215,11 @@ struct slot {
 	struct mem_zones zones;	/* zonal */
 	struct mem_kern_zone *acc; /* zonal: the values of each zone, all threads */
 	int *vin;		/* expr: per name, an input, or -1 for a stage */
+	int *cin;		/* classify: the input of each of the model's bands */
 	GDALDatasetH out;	/* NULL when not written this time */
 	char *tmp, *path;
+	GDALDatasetH pout;	/* classify with prob=1: the probabilities */
+	char *ptmp, *ppath;
 };
 
 struct run {
@@ -294,6 +299,16 @@ resolve(struct run *r, struct mem_err *err)
 			}
 			continue;
 		}
+		if (s->kind == MEM_STAGE_CLASSIFY) {
+			sl->cin = mem_xcalloc(s->clf->k.nbands, sizeof *sl->cin);
+			for (int v = 0; v < s->clf->k.nbands; v++) {
+				sl->cin[v] = add_input(r, r->item, s->clf->bands[v], 0, err);
+				if (sl->cin[v] < 0)
+					return mem_err_prefix(err, "classify '%s'", s->name);
+				r->in[sl->cin[v]].need_halo = 1;
+			}
+			continue;
+		}
 		if (s->kind == MEM_STAGE_ZONAL && s->of_stage < 0) {
 			/* a band measured as it is read: reflectance, NaN for nodata */
 			if ((sl->in[0] = add_input(r, r->item, s->of, 0, err)) < 0)
@@ -320,9 +335,11 @@ resolve(struct run *r, struct mem_err *err)
 
 /* Creates the float32 output of one stage under a temporary name. */
 static GDALDatasetH
-create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const char *name, const char *path,
-    const char *tmp, struct mem_err *err)
+create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem_stage *s,
+    int prob, const char *path, const char *tmp, struct mem_err *err)
 {
+	const char *name = s->name;
+	int cls = s->kind == MEM_STAGE_CLASSIFY && !prob, nb = prob ? s->clf->k.nclasses : 1;
 	char **co = mem_raster_tiff_options(NULL);
 	GDALDatasetH out;
 	double gt[6];
@@ -336,12 +353,12 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const char *name
 		CPLFree(key);
 	}
 	if (CSLFetchNameValue(co, "PREDICTOR") == NULL)
-		co = CSLSetNameValue(co, "PREDICTOR", "3");
+		co = CSLSetNameValue(co, "PREDICTOR", cls ? "2" : "3");
 	if (strcasecmp(CSLFetchNameValueDef(co, "COMPRESS", ""), "ZSTD") != 0)
 		co = CSLSetNameValue(co, "ZSTD_LEVEL", NULL);
 	CPLErrorReset();
 	out = GDALCreate(GDALGetDriverByName("GTiff"), tmp, GDALGetRasterXSize(ref),
-	    GDALGetRasterYSize(ref), 1, GDT_Float32, co);
+	    GDALGetRasterYSize(ref), nb, cls ? GDT_Byte : GDT_Float32, co);
 	CSLDestroy(co);
 	if (out == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", path, CPLGetLastErrorMsg());
@@ -351,8 +368,21 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const char *name
 		GDALSetGeoTransform(out, gt);
 	if (GDALGetSpatialRef(ref))
 		GDALSetSpatialRef(out, GDALGetSpatialRef(ref));
-	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), NAN);
+	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), cls ? MEM_KERN_CLASS_NODATA : NAN);
 	GDALSetDescription(GDALGetRasterBand(out, 1), name);
+	for (int b = 0; prob && b < nb; b++) {
+		GDALSetRasterNoDataValue(GDALGetRasterBand(out, b + 1), NAN);
+		GDALSetDescription(GDALGetRasterBand(out, b + 1), s->clf->classes[b]);
+	}
+	if (cls) {
+		/* the class names as the band's categories: QGIS and gdalinfo show them */
+		char **cat = NULL;
+
+		for (int i = 0; i < s->clf->k.nclasses; i++)
+			cat = CSLAddString(cat, s->clf->classes[i]);
+		GDALSetRasterCategoryNames(GDALGetRasterBand(out, 1), cat);
+		CSLDestroy(cat);
+	}
 	return out;
 }
 
@@ -360,7 +390,9 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const char *name
 struct worker {
 	GDALDatasetH ds[MAX_INPUTS];
 	float *raw[MAX_INPUTS], *refl[MAX_INPUTS];
+	float *hrefl[MAX_INPUTS];	/* classify: reflectance with the halo rows */
 	float **sout;
+	float **pout;		/* classify with prob=1: a plane per class */
 	float *tmp;		/* diff: the index on the date before */
 	unsigned char *scratch;
 	int *ids;		/* zonal: the zone of each pixel of the strip */
@@ -381,9 +413,16 @@ worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int h
 		ok = (t->raw[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
 		if (ok && r->in[i].need_refl)
 			ok = (t->refl[i] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+		if (ok && r->in[i].need_halo)
+			ok = (t->hrefl[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
 	}
-	for (size_t k = 0; k < r->c->n && ok; k++)
+	t->pout = mem_xcalloc(r->c->n, sizeof *t->pout);
+	for (size_t k = 0; k < r->c->n && ok; k++) {
 		ok = (t->sout[k] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+		if (ok && r->sl[k].ppath)
+			ok = (t->pout[k] = VSI_MALLOC_VERBOSE(n * r->c->st[k].clf->k.nclasses *
+			    sizeof(float))) != NULL;
+	}
 	if (ok)
 		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
 	if (ok)
@@ -427,9 +466,12 @@ worker_release(struct worker *t, const struct run *r)
 			GDALClose(t->ds[i]);
 		VSIFree(t->raw[i]);
 		VSIFree(t->refl[i]);
+		VSIFree(t->hrefl[i]);
 	}
 	for (size_t k = 0; t->sout && k < r->c->n; k++) {
 		VSIFree(t->sout[k]);
+		if (t->pout)
+			VSIFree(t->pout[k]);
 		if (t->geoms)
 			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
 		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
@@ -438,6 +480,7 @@ worker_release(struct worker *t, const struct run *r)
 			free(t->acc[k]);
 	}
 	free(t->sout);
+	free(t->pout);
 	free(t->geoms);
 	free(t->acc);
 	VSIFree(t->tmp);
@@ -556,6 +599,19 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 	case MEM_STAGE_CHANGE:
 		mem_kern_threshold_f32(t->sout[s->diff], out, n, s->threshold);
 		break;
+	case MEM_STAGE_CLASSIFY: {
+		const float *ins[32];
+
+		for (int v = 0; v < s->clf->k.nbands; v++) {
+			const struct input *in = &r->in[sl->cin[v]];
+
+			mem_kern_reflectance_f32(t->raw[sl->cin[v]], t->hrefl[sl->cin[v]],
+			    (size_t)w * inrows, &in->kb);
+			ins[v] = t->hrefl[sl->cin[v]];
+		}
+		rc = mem_kern_classify_f32(&s->clf->k, ins, w, inrows, top, rows, out, t->pout[k]);
+		break;
+	}
 	case MEM_STAGE_ZONAL:
 	case MEM_STAGE_LLM:
 		break;
@@ -625,6 +681,13 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			if (!mem_path_exists(r.sl[k].path))
 				nout++;
 		}
+		if (s->kind == MEM_STAGE_CLASSIFY && s->prob) {
+			name = mem_xasprintf("%s_prob.tif", s->name);
+			r.sl[k].ppath = mem_path_join(dir, name);
+			free(name);
+			if (!mem_path_exists(r.sl[k].ppath))
+				nout++;
+		}
 		if (s->kind == MEM_STAGE_ZONAL || s->kind == MEM_STAGE_CHANGE) {
 			name = mem_xasprintf(s->kind == MEM_STAGE_ZONAL ? "%s.gpkg" : "%s-polygons.gpkg",
 			    s->name);
@@ -675,8 +738,18 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		if (sl->path == NULL || mem_path_exists(sl->path))
 			continue;
 		sl->tmp = mem_tmp_name(sl->path);
-		sl->out = create_output(o, r.in[ref].ds, c->st[k].name, sl->path, sl->tmp, err);
+		sl->out = create_output(o, r.in[ref].ds, &c->st[k], 0, sl->path, sl->tmp, err);
 		if (sl->out == NULL)
+			goto done;
+	}
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
+
+		if (sl->ppath == NULL || mem_path_exists(sl->ppath))
+			continue;
+		sl->ptmp = mem_tmp_name(sl->ppath);
+		sl->pout = create_output(o, r.in[ref].ds, &c->st[k], 1, sl->ppath, sl->ptmp, err);
+		if (sl->pout == NULL)
 			goto done;
 	}
 
@@ -797,6 +870,17 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 					failed = 1;
 				}
 			}
+#pragma omp critical(mem_infer_write)
+			for (size_t k = 0; k < c->n; k++) {
+				if (r.sl[k].pout == NULL || failed)
+					continue;
+				if (GDALDatasetRasterIO(r.sl[k].pout, GF_Write, 0, y0, w, rows, t.pout[k], w,
+				    rows, GDT_Float32, c->st[k].clf->k.nclasses, NULL, 0, 0, 0) != CE_None) {
+					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].ppath,
+					    CPLGetLastErrorMsg());
+					failed = 1;
+				}
+			}
 		}
 		/* this thread's values join the others' (values, not sums: order does not matter) */
 #pragma omp critical(mem_infer_zonal)
@@ -829,6 +913,23 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			goto done;
 		free(sl->tmp);
 		sl->tmp = NULL;
+	}
+	for (size_t k = 0; k < c->n; k++) {
+		struct slot *sl = &r.sl[k];
+		GDALDatasetH out = sl->pout;
+
+		if (out == NULL)
+			continue;
+		sl->pout = NULL;
+		if (mem_raster_close(out) < 0) {
+			mem_err_set(err, MEM_EITEM, "cannot write '%s': %s", sl->ppath,
+			    CPLGetLastErrorMsg());
+			goto done;
+		}
+		if (mem_commit_file(sl->ptmp, sl->ppath, err) < 0)
+			goto done;
+		free(sl->ptmp);
+		sl->ptmp = NULL;
 	}
 	/* the vector outputs, from the values gathered and the masks written */
 	for (size_t k = 0; k < c->n; k++) {
@@ -864,8 +965,16 @@ done:
 			unlink(r.sl[k].tmp);
 			free(r.sl[k].tmp);
 		}
+		if (r.sl[k].pout)
+			GDALClose(r.sl[k].pout);
+		if (r.sl[k].ptmp) {
+			unlink(r.sl[k].ptmp);
+			free(r.sl[k].ptmp);
+		}
+		free(r.sl[k].ppath);
 		free(r.sl[k].path);
 		free(r.sl[k].vin);
+		free(r.sl[k].cin);
 		free(r.sl[k].gpkg);
 		free(r.sl[k].json);
 		for (size_t z = 0; r.sl[k].acc && z < r.sl[k].zones.n; z++)
@@ -878,6 +987,74 @@ done:
 		GDALClose(r.in[i].ds);
 	return rc;
 }
+int
+mem_infer_read_bands(const json_t *item, char *const *names, int nb, float **out, int *w,
+    int *h, double gt[6], OGRSpatialReferenceH *srs, struct mem_err *err)
+{
+	struct run r;
+	int ref = 0, rc = -1, idx[MAX_INPUTS];
+	float *raw = NULL;
+
+	memset(&r, 0, sizeof r);
+	r.item = item;
+	for (int i = 0; i < nb; i++)
+		out[i] = NULL;
+	for (int i = 0; i < nb && i < MAX_INPUTS; i++)
+		if ((idx[i] = add_input(&r, item, names[i], 0, err)) < 0)
+			goto done;
+	for (int i = 1; i < r.nin; i++)
+		if (r.in[i].w > r.in[ref].w)
+			ref = i;
+	for (int i = 0; i < r.nin; i++)
+		if (!same_grid(r.in[ref].ds, r.in[i].ds)) {
+			mem_err_set(err, MEM_EITEM, "item '%s': bands '%s' and '%s' cover different areas",
+			    mem_item_id(item), r.in[ref].b.asset_key, r.in[i].b.asset_key);
+			goto done;
+		}
+	*w = r.in[ref].w;
+	*h = r.in[ref].h;
+	if ((double)*w * *h > 1e8) {
+		mem_err_set(err, MEM_EITEM, "item '%s': %dx%d pixels: too large to read whole",
+		    mem_item_id(item), *w, *h);
+		goto done;
+	}
+	if (GDALGetGeoTransform(r.in[ref].ds, gt) != CE_None) {
+		gt[0] = gt[2] = gt[3] = gt[4] = 0;
+		gt[1] = gt[5] = 1;
+	}
+	*srs = GDALGetSpatialRef(r.in[ref].ds) ? OSRClone(GDALGetSpatialRef(r.in[ref].ds)) : NULL;
+	for (int i = 0; i < nb; i++) {
+		const struct input *in = &r.in[idx[i]];
+
+		out[i] = VSI_MALLOC_VERBOSE((size_t)*w * *h * sizeof(float));
+		if (out[i] == NULL) {
+			mem_err_set(err, MEM_EITEM, "out of memory for item '%s'", mem_item_id(item));
+			goto done;
+		}
+		if (raw == NULL && (raw = VSI_MALLOC_VERBOSE((size_t)*w * *h * sizeof(float))) == NULL) {
+			mem_err_set(err, MEM_EITEM, "out of memory for item '%s'", mem_item_id(item));
+			goto done;
+		}
+		if (read_rows(in, in->ds, *w, *h, 0, *h, raw) != CE_None) {
+			mem_err_set(err, MEM_EITEM, "cannot read '%s': %s", in->href,
+			    CPLGetLastErrorMsg());
+			goto done;
+		}
+		mem_kern_reflectance_f32(raw, out[i], (size_t)*w * *h, &in->kb);
+	}
+	rc = 0;
+done:
+	if (rc < 0)
+		for (int i = 0; i < nb; i++) {
+			VSIFree(out[i]);
+			out[i] = NULL;
+		}
+	VSIFree(raw);
+	for (int i = 0; i < r.nin; i++)
+		GDALClose(r.in[i].ds);
+	return rc;
+}
+
 /* The facts about an input that decide a result: ids, and checksums where known. */
 static json_t *
 asset_sums(const json_t *item)
@@ -915,6 +1092,15 @@ input_params(const json_t *item, const json_t *before, const struct mem_infer_op
 	for (char **s = o->stages; s && *s; s++)
 		json_array_append_new(st, json_string(*s));
 	json_object_set_new(p, "stages", st);
+	/* a model retrained under the same name makes another result */
+	for (size_t k = 0; k < o->chain->n; k++)
+		if (o->chain->st[k].kind == MEM_STAGE_CLASSIFY)
+		{
+			char *key = mem_xasprintf("model:%s", o->chain->st[k].name);
+
+			json_object_set_new(p, key, json_string(o->chain->st[k].model_sum));
+			free(key);
+		}
 	/* creation options change the file, so they are part of what is made */
 	st = json_array();
 	for (char **c = o->co; c && *c; c++)
@@ -924,8 +1110,9 @@ input_params(const json_t *item, const json_t *before, const struct mem_infer_op
 }
 
 static json_t *
-describe(const char *path, const char *stage, struct mem_err *err)
+describe(const char *path, const struct mem_stage *s, struct mem_err *err)
 {
+	const char *stage = s->name;
 	json_t *a = json_object(), *rb = json_array(), *b = json_object(), *roles = json_array();
 	GDALDatasetH ds;
 	off_t size;
@@ -954,8 +1141,24 @@ describe(const char *path, const char *stage, struct mem_err *err)
 	json_array_append_new(roles, json_string("data"));
 	json_object_set_new(a, "roles", roles);
 	json_object_set_new(b, "name", json_string(stage));
-	json_object_set_new(b, "data_type", json_string("float32"));
-	json_object_set_new(b, "nodata", json_string("nan"));
+	if (s->kind == MEM_STAGE_CLASSIFY) {
+		/* the STAC classification extension's classes */
+		json_t *cl = json_array();
+
+		json_object_set_new(b, "data_type", json_string("uint8"));
+		json_object_set_new(b, "nodata", json_integer(MEM_KERN_CLASS_NODATA));
+		for (int i = 0; i < s->clf->k.nclasses; i++) {
+			json_t *c = json_object();
+
+			json_object_set_new(c, "value", json_integer(i));
+			json_object_set_new(c, "name", json_string(s->clf->classes[i]));
+			json_array_append_new(cl, c);
+		}
+		json_object_set_new(b, "classification:classes", cl);
+	} else {
+		json_object_set_new(b, "data_type", json_string("float32"));
+		json_object_set_new(b, "nodata", json_string("nan"));
+	}
 	json_array_append_new(rb, b);
 	json_object_set_new(a, "raster:bands", rb);
 	json_object_set_new(a, "file:size", json_integer((json_int_t)size));
@@ -1113,13 +1316,39 @@ mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_
 		name = mem_xasprintf("%s.tif", s->name);
 		path = mem_path_join(dir, name);
 		free(name);
-		a = describe(path, s->name, err);
+		a = describe(path, s, err);
 		free(path);
 		if (a == NULL) {
 			json_decref(out);
 			goto fail;
 		}
 		json_object_set_new(json_object_get(out, "assets"), s->name, a);
+		if (s->kind == MEM_STAGE_CLASSIFY && s->prob) {
+			json_t *rb = json_array();
+
+			name = mem_xasprintf("%s_prob.tif", s->name);
+			path = mem_path_join(dir, name);
+			free(name);
+			a = describe(path, s, err);
+			free(path);
+			if (a == NULL) {
+				json_decref(out);
+				goto fail;
+			}
+			for (int i = 0; i < s->clf->k.nclasses; i++) {
+				json_t *b = json_object();
+
+				json_object_set_new(b, "name", json_string(s->clf->classes[i]));
+				json_object_set_new(b, "data_type", json_string("float32"));
+				json_object_set_new(b, "nodata", json_string("nan"));
+				json_array_append_new(rb, b);
+			}
+			json_object_set_new(a, "raster:bands", rb);
+			name = mem_xasprintf("%s_prob", s->name);
+			json_object_set_new(a, "title", json_string(name));
+			json_object_set_new(json_object_get(out, "assets"), name, a);
+			free(name);
+		}
 		if (s->kind == MEM_STAGE_CHANGE && add_vectors(out, item, before, s, dir, err) < 0) {
 			json_decref(out);
 			goto fail;

@@ -9,6 +9,7 @@
 #define MEM_INFER_H
 
 #include <jansson.h>
+#include <ogr_srs_api.h>
 
 #include "memories.h"
 
@@ -61,6 +62,15 @@ size_t mem_infer_pairs(json_t *const *items, size_t n, struct mem_infer_pair *pa
  */
 int mem_infer_llm_run(json_t *const *results, size_t n, const struct mem_infer_opts *o,
     struct mem_err *err);
+
+/*
+ * Reads bands (by common name or alias) of item whole, as reflectance,
+ * NaN for nodata, on the grid of the finest: out[i] gets a w x h buffer
+ * (free with VSIFree), gt the grid, *srs a clone of its CRS or NULL.
+ * For training: an item of more than 1e8 pixels is refused.
+ */
+int mem_infer_read_bands(const json_t *item, char *const *names, int nb, float **out, int *w,
+    int *h, double gt[6], OGRSpatialReferenceH *srs, struct mem_err *err);
 
 /* The device the last NDVI ran on ("cpu" or "cuda"), for messages. */
 const char *mem_infer_last_device(void);

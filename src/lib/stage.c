@@ -16,6 +16,8 @@
 
 #include "expr.h"
 #include "files.h"
+#include "model.h"
+#include "sha256.h"
 #include "stage.h"
 
 static const struct index_def {
@@ -41,7 +43,8 @@ static const struct index_def {
 const char *
 mem_stage_help(void)
 {
-	return "Stages (-s NAME[:KEY=VALUE,...]); each writes one float32 band, NaN = nodata:\n"
+	return "Stages (-s NAME[:KEY=VALUE,...]); each writes one float32 band, NaN = nodata\n"
+	       "(classify: UInt8):\n"
 	       "  ndvi       (nir - red) / (nir + red)\n"
 	       "  ndwi       (green - nir) / (green + nir)\n"
 	       "  mndwi      (green - swir16) / (green + swir16)\n"
@@ -69,6 +72,12 @@ mem_stage_help(void)
 	       "             is <= a negative threshold, >= a positive one; 0 elsewhere),\n"
 	       "             with change.gpkg: its polygons and their areas; index: ndvi ndwi\n"
 	       "             mndwi nbr ndbi ndsi; as=NAME names the mask\n"
+	       "  classify:model=FILE.h5[,as=class][,prob=0]\n"
+	       "             a small network (mem-model(5): dense and 3x3 convolution layers,\n"
+	       "             relu, softmax) run on each pixel of the model's bands: the class\n"
+	       "             index as a UInt8 band (255 = nodata), its names in the item;\n"
+	       "             prob=1: NAME_prob, the last layer's outputs, a band per class;\n"
+	       "             mem-infer --train fits one\n"
 	       "  llm:PROVIDER/MODEL[,prompt=FILE][,scope=tile|run]\n"
 	       "             asks a hosted model about a JSON summary of each result (or of\n"
 	       "             the run) and stores the answer in mem:llm; PROVIDER deepseek,\n"
@@ -125,6 +134,8 @@ stage_release(struct mem_stage *s)
 	free(s->provider);
 	free(s->model);
 	free(s->prompt);
+	free(s->model_path);
+	mem_model_free(s->clf);
 	mem_expr_free(s->expr);
 	memset(s, 0, sizeof *s);
 }
@@ -159,6 +170,8 @@ push(struct mem_chain *c, struct mem_stage *s)
 	c->st[c->n++] = *s;
 	if (s->kind == MEM_STAGE_CLOUDMASK && s->dilate > c->halo)
 		c->halo = s->dilate;
+	if (s->kind == MEM_STAGE_CLASSIFY && mem_kern_model_halo(&s->clf->k) > c->halo)
+		c->halo = mem_kern_model_halo(&s->clf->k);
 	memset(s, 0, sizeof *s);
 }
 
@@ -287,6 +300,18 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 				return mem_err_set(err, MEM_EUSAGE, "stage '%s': %s", spec, e.msg);
 			return 0;
 		}
+	}
+	if (s->kind == MEM_STAGE_CLASSIFY && strcmp(key, "model") == 0) {
+		free(s->model_path);
+		s->model_path = mem_xstrdup(v);
+		return 0;
+	}
+	if (s->kind == MEM_STAGE_CLASSIFY && strcmp(key, "prob") == 0) {
+		if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+			return mem_err_set(err, MEM_EUSAGE, "stage '%s': prob must be 0 or 1, not '%s'",
+			    spec, v);
+		s->prob = *v == '1';
+		return 0;
 	}
 	if (s->kind == MEM_STAGE_SAVI && strcmp(key, "L") == 0)
 		return parse_number(spec, key, v, 0, 100, &s->L, err);
@@ -561,6 +586,33 @@ parse_llm(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 	return 0;
 }
 
+static int
+parse_classify(struct mem_chain *c, struct mem_stage *s, const char *spec, const char *params,
+    struct mem_err *err)
+{
+	s->kind = MEM_STAGE_CLASSIFY;
+	s->mask = -1;
+	s->name = mem_xstrdup("class");
+	if (params && parse_params(c, s, spec, params, err) < 0)
+		return -1;
+	if (s->model_path == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "stage '%s': model=FILE is required", spec);
+	/* read once, before any item: a broken model is a usage error */
+	s->clf = mem_model_load(s->model_path, err);
+	if (s->clf == NULL)
+		return -1;
+	{
+		size_t len;
+		char *data = mem_read_file(s->model_path, &len, err);
+
+		if (data == NULL)
+			return -1;
+		mem_sha256_hex(data, len, s->model_sum);
+		free(data);
+	}
+	return 0;
+}
+
 int
 mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 {
@@ -584,6 +636,8 @@ mem_chain_parse(struct mem_chain *c, char *const *specs, struct mem_err *err)
 			rc = parse_zonal(c, &s, spec, colon ? colon + 1 : NULL, err);
 		} else if (strcmp(name, "change") == 0) {
 			rc = parse_change(c, &s, spec, colon ? colon + 1 : NULL, err);
+		} else if (strcmp(name, "classify") == 0) {
+			rc = parse_classify(c, &s, spec, colon ? colon + 1 : NULL, err);
 		} else if (strcmp(name, "llm") == 0) {
 			rc = parse_llm(c, &s, spec, colon ? colon + 1 : NULL, err);
 		} else if (is_builtin(name)) {

@@ -25,7 +25,10 @@ enum mem_stage_kind {
 	MEM_STAGE_DIFF,	  /* change: an index after minus before (dndvi) */
 	MEM_STAGE_CHANGE, /* change: the thresholded difference, and its polygons */
 	MEM_STAGE_LLM,	  /* a hosted language model's answer on the item's summary */
+	MEM_STAGE_CLASSIFY, /* a per-pixel network (mem-model(5)): a UInt8 class band */
 };
+
+struct mem_model;
 
 #define MEM_ZONAL_MAXP 16
 
@@ -63,6 +66,11 @@ struct mem_stage {
 	char *provider, *model;
 	char *prompt;	/* the template's text (the built-in one when not given) */
 	int scope_run;	/* 1: one request for the whole run */
+	/* classify */
+	char *model_path;
+	struct mem_model *clf; /* loaded when the chain is parsed */
+	char model_sum[65];    /* its SHA-256: part of the result's id */
+	int prob;	       /* 1: NAME_prob.tif too, a float32 band per class */
 };
 
 struct mem_chain {
