@@ -322,6 +322,44 @@ mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem
 	return commit_dataset(out, tmp, path, MEM_EITEM, "write COG", path, err);
 }
 
+GDALDatasetH
+mem_raster_mosaic_vrt(char **hrefs, const char *desc, struct mem_err *err)
+{
+	int n = CSLCount(hrefs), usage = 0;
+	char **paths = NULL, **argv = NULL;
+	GDALBuildVRTOptions *vo;
+	GDALDatasetH vrt;
+
+	for (int i = 0; i < n; i++) {
+		char *p = mem_raster_gdal_path(hrefs[i]);
+
+		paths = CSLAddString(paths, p);
+		free(p);
+	}
+	/* the tiles of one grid share a resolution; keep it exactly */
+	argv = CSLAddString(argv, "-resolution");
+	argv = CSLAddString(argv, "highest");
+	vo = GDALBuildVRTOptionsNew(argv, NULL);
+	CSLDestroy(argv);
+	CPLErrorReset();
+	vrt = GDALBuildVRT("", n, NULL, (const char *const *)paths, vo, &usage);
+	GDALBuildVRTOptionsFree(vo);
+	CSLDestroy(paths);
+	if (vrt == NULL) {
+		mem_err_set(err, MEM_EITEM, "cannot mosaic %d rasters ('%s', ...): %s", n,
+		    n > 0 ? hrefs[0] : "", gdal_msg());
+		return NULL;
+	}
+	for (int b = 1; b <= GDALGetRasterCount(vrt); b++) {
+		GDALRasterBandH band = GDALGetRasterBand(vrt, b);
+		const char *d = GDALGetDescription(band);
+
+		if (desc && (d == NULL || *d == '\0') && GDALGetRasterCount(vrt) == 1)
+			GDALSetDescription(band, desc);
+	}
+	return vrt;
+}
+
 char **
 mem_raster_tiff_options(const char *compress)
 {
