@@ -331,8 +331,16 @@ mem_raster_mosaic_vrt(char **hrefs, const char *desc, struct mem_err *err)
 	GDALDatasetH vrt;
 
 	for (int i = 0; i < n; i++) {
-		char *p = mem_raster_gdal_path(hrefs[i]);
+		/* GDALBuildVRT skips a source it cannot open: a hole, not an error */
+		GDALDatasetH ds = mem_raster_open(hrefs[i], err);
+		char *p;
 
+		if (ds == NULL) {
+			CSLDestroy(paths);
+			return NULL;
+		}
+		GDALClose(ds);
+		p = mem_raster_gdal_path(hrefs[i]);
 		paths = CSLAddString(paths, p);
 		free(p);
 	}
