@@ -78,7 +78,7 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	if (r->store.outdir == NULL)
 		return 0;
 	mem_err_clear(&err);
-	if (r->mosaic) {
+	if (r->mosaic && mem_mosaic_wants(item)) {
 		if (mem_mosaic_add(r->mosaic, item, &err) < 0) {
 			mem_cli_error(c, &err);
 			c->nfailed++;

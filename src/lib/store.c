@@ -23,6 +23,7 @@
 #include "item.h"
 #include "raster.h"
 #include "store.h"
+#include "vector.h"
 
 static int
 is_raster(const json_t *asset)
@@ -35,6 +36,18 @@ is_raster(const json_t *asset)
 		return 1;
 	return n > 4 && (!strcasecmp(href + n - 4, ".tif") || !strcasecmp(href + n - 4, ".jp2") ||
 	    (n > 5 && !strcasecmp(href + n - 5, ".tiff")));
+}
+
+static int
+is_geopackage(const json_t *asset)
+{
+	const char *type = json_string_value(json_object_get(asset, "type"));
+	const char *href = mem_asset_href(asset);
+	size_t n = href ? strlen(href) : 0;
+
+	if (type && strstr(type, "geopackage"))
+		return 1;
+	return n > 5 && !strcasecmp(href + n - 5, ".gpkg");
 }
 
 static const char *
@@ -172,6 +185,32 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 			}
 			json_object_set_new(a, "type",
 			    json_string("image/tiff; application=geotiff; profile=cloud-optimized"));
+		} else if (is_geopackage(a)) {
+			/*
+			 * one table per product: a single layer is named after the
+			 * asset, or after the layer mem-fetch --vector cut it from
+			 */
+			const char *layer = mem_item_prop_string(item, "mem:layer");
+			char *table = mem_path_safe_name(layer && *layer ? layer : key);
+			json_t *tables;
+			long nf;
+
+			fname = mem_xasprintf("%s.gpkg", skey);
+			path = mem_path_join(dir, fname);
+			nf = mem_vector_store_gpkg(href, path, table,
+			    json_string_value(json_object_get(json_object_get(item, "properties"),
+			    "datetime")), &tables, err);
+			free(table);
+			if (nf < 0) {
+				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
+				free(skey);
+				free(fname);
+				free(path);
+				goto fail;
+			}
+			json_object_set_new(a, "type", json_string("application/geopackage+sqlite3"));
+			json_object_set_new(a, "mem:tables", tables);
+			json_object_set_new(a, "mem:feature_count", json_integer((json_int_t)nf));
 		} else {
 			const char *base = mem_path_basename(href);
 
@@ -569,6 +608,19 @@ mem_mosaic_free(struct mem_mosaic *m)
 		return;
 	json_decref(m->groups);
 	free(m);
+}
+
+int
+mem_mosaic_wants(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a) {
+		if (is_raster(a) && mem_asset_href(a))
+			return 1;
+	}
+	return 0;
 }
 
 int

@@ -43,6 +43,8 @@ struct mem_mosaic;
 /* Returns a new, empty set of groups; free it with mem_mosaic_free(). */
 struct mem_mosaic *mem_mosaic_new(void);
 void mem_mosaic_free(struct mem_mosaic *m);
+/* 1 when item has a raster asset to mosaic; the others are stored with mem_store_item. */
+int mem_mosaic_wants(const json_t *item);
 /* Adds item (a reference is kept) to the group of its collection and date. */
 int mem_mosaic_add(struct mem_mosaic *m, const json_t *item, struct mem_err *err);
 /* The number of groups. */
