@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also what the test suite uses: mandoc,
 #                                    slurm-wlm and munge (a one-host Slurm),
-#                                    and the offline STAC validator from npm
+#                                    and from npm the offline STAC validator and
+#                                    s3rver, an S3 server for the tests
 #                                    (into $MEM_TOOLS, default /opt/memories-tools)
 #
 # Packages already installed are not asked for again, so a second run costs
@@ -51,6 +52,15 @@ if [ "$test_deps" = 1 ]; then
 		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
 		    stac-node-validator@2.0.0 >/dev/null 2>&1); then
 			echo "install-deps.sh: npm install failed: STAC validation tests will be skipped" >&2
+		fi
+	fi
+	# an S3-compatible server for the object store tests (tests/cli/store-s3.sh)
+	if [ ! -f "$T/node_modules/s3rver/bin/s3rver.js" ]; then
+		echo "install-deps.sh: installing s3rver into $T" >&2
+		mkdir -p "$T"
+		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
+		    s3rver@3.7.1 >/dev/null 2>&1); then
+			echo "install-deps.sh: npm install failed: object store tests will be skipped" >&2
 		fi
 	fi
 fi

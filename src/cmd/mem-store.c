@@ -12,6 +12,7 @@
 #include "cube.h"
 #include "files.h"
 #include "item.h"
+#include "objstore.h"
 #include "raster.h"
 #include "store.h"
 
@@ -28,12 +29,16 @@ static const char usage[] =
 "on standard output.  verify checks a stored catalog's links, sizes and\n"
 "checksums, and exits 1 when it finds any problem.\n"
 "\n"
-"  -o, --output DIR        the output directory (required without --cube)\n"
+"  -o, --output DIR        the output directory (required without --cube), or\n"
+"                          s3://BUCKET/PREFIX to store into an object store\n"
 "      --cube FILE         write a netCDF-4 CF-1.8 datacube to FILE\n"
 "      --append            add the items' new dates to the cube in FILE\n"
 "                          (dates already in it are left alone)\n"
 "      --mosaic            store one item per collection and date, each\n"
 "                          raster asset one COG over all its tiles\n"
+"      --endpoint URL      the S3-compatible server of -o s3://BUCKET/PREFIX\n"
+"                          (http[s]://HOST[:PORT]; keys from AWS_ACCESS_KEY_ID\n"
+"                          and AWS_SECRET_ACCESS_KEY)\n"
 "      --co KEY=VALUE      COG creation option (repeatable; default\n"
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
@@ -42,13 +47,14 @@ MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-store");
 
 /* mem-store's own long options, above cli.h's shared ones */
-enum { OPT_CUBE = 2000, OPT_APPEND, OPT_MOSAIC };
+enum { OPT_CUBE = 2000, OPT_APPEND, OPT_MOSAIC, OPT_ENDPOINT };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "cube", required_argument, NULL, OPT_CUBE },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "mosaic", no_argument, NULL, OPT_MOSAIC },
+	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
 	{ "co", required_argument, NULL, OPT_CO },
 	{ "catalog-id", required_argument, NULL, OPT_CATALOG_ID },
 	{ "title", required_argument, NULL, OPT_TITLE },
@@ -172,6 +178,8 @@ main(int argc, char **argv)
 	struct mem_cube_opts co;
 	struct mem_err err;
 	int opt, mosaic = 0;
+	const char *endpoint = NULL;
+	char *staging = NULL;
 
 	mem_cli_init(&cli, "mem-store", argc, argv);
 	memset(&run, 0, sizeof run);
@@ -196,6 +204,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_MOSAIC:
 			mosaic = 1;
+			break;
+		case OPT_ENDPOINT:
+			endpoint = optarg;
 			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
@@ -223,9 +234,25 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "--mosaic needs -o DIR");
 	if (mosaic)
 		run.mosaic = mem_mosaic_new();
+	if (endpoint && !mem_objstore_is_url(o->outdir))
+		mem_cli_usage_error(&cli, "--endpoint needs -o s3://BUCKET/PREFIX");
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
+	if (o->outdir && mem_objstore_is_url(o->outdir)) {
+		/* everything is written to a staging copy under the workdir, then uploaded */
+		char *safe = mem_path_safe_name(o->outdir + 5);
+
+		if (mem_objstore_configure(endpoint, &err) < 0) {
+			mem_cli_error(&cli, &err);
+			mem_raster_done();
+			return mem_cli_exit(&cli);
+		}
+		o->remote = o->outdir;
+		staging = mem_xasprintf("%s/s3/%s", cli.workdir, safe);
+		o->outdir = staging;
+		free(safe);
+	}
 	if (o->outdir && mem_mkdir_p(o->outdir, &err) < 0) {
 		mem_cli_error(&cli, &err);
 		mem_raster_done();
@@ -250,6 +277,7 @@ main(int argc, char **argv)
 	if (o->outdir && mem_store_finish(o, &err) < 0)
 		mem_cli_error(&cli, &err);
 	mem_cli_list_free(o->co);
+	free(staging);
 	mem_raster_done();
 	return mem_cli_exit(&cli);
 }

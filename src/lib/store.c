@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cpl_string.h>
 
 #include "files.h"
 #include "item.h"
+#include "objstore.h"
 #include "raster.h"
 #include "store.h"
 #include "vector.h"
@@ -92,9 +94,12 @@ mklink(const char *rel, const char *href, const char *type, const char *title)
 	return l;
 }
 
-/* Turns a stored item (relative hrefs) into the emitted one (absolute). */
+/*
+ * Turns a stored item (relative hrefs) into the emitted one: absolute
+ * paths under dir, or URLs under remote (the item's folder in the bucket).
+ */
 static json_t *
-absolute_copy(const json_t *stored, const char *dir)
+absolute_copy(const json_t *stored, const char *dir, const char *remote)
 {
 	json_t *out = json_deep_copy(stored), *a;
 	const char *key;
@@ -102,7 +107,9 @@ absolute_copy(const json_t *stored, const char *dir)
 	json_object_foreach(json_object_get(out, "assets"), key, a) {
 		const char *h = mem_asset_href(a);
 
-		if (h && !mem_href_is_url(h) && h[0] != '/') {
+		if (h && remote && !mem_href_is_url(h) && h[0] != '/') {
+			json_object_set_new(a, "href", json_pack("s++", remote, "/", h));
+		} else if (h && !mem_href_is_url(h) && h[0] != '/') {
 			char *j = mem_path_join(dir, h), *abs = mem_path_absolute(j);
 
 			json_object_set_new(a, "href", json_string(abs));
@@ -126,6 +133,86 @@ absolute_copy(const json_t *stored, const char *dir)
 	return out;
 }
 
+/*
+ * With a remote target: the item already in the bucket is fetched into the
+ * staging copy (and then skipped like a local one); a staging copy the
+ * bucket lacks is dropped, so the item is stored again.
+ */
+static void
+remote_check(const struct mem_store_opts *o, const char *rel, const char *jpath)
+{
+	char *r, *v;
+
+	if (o->remote == NULL)
+		return;
+	r = mem_xasprintf("%s.json", rel);
+	v = mem_objstore_path(o->remote, r);
+	if (mem_objstore_exists(v)) {
+		char *dir = mem_path_dirname(jpath);
+
+		if (!mem_path_exists(jpath) && mem_mkdir_p(dir, NULL) == 0)
+			mem_objstore_get(v, jpath, NULL);
+		free(dir);
+	} else
+		unlink(jpath);
+	free(r);
+	free(v);
+}
+
+/* Uploads the stored item's local assets, then its JSON; drops the local assets. */
+static int
+remote_publish(const struct mem_store_opts *o, const json_t *stored, const char *dir,
+    const char *rel, const char *jpath, struct mem_err *err)
+{
+	const char *key;
+	json_t *a;
+	char *r, *v, *u;
+	int rc = 0;
+
+	json_object_foreach(json_object_get((json_t *)stored, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		char *local;
+
+		if (h == NULL || mem_href_is_url(h) || h[0] == '/')
+			continue;
+		local = mem_path_join(dir, h);
+		r = mem_xasprintf("%s/%s", rel, h);
+		v = mem_objstore_path(o->remote, r);
+		u = mem_xasprintf("%s/%s", o->remote, r);
+		rc = mem_objstore_put(local, v, u, err);
+		free(local);
+		free(r);
+		free(v);
+		free(u);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0) {
+		r = mem_xasprintf("%s/%s", rel, mem_path_basename(jpath));
+		v = mem_objstore_path(o->remote, r);
+		u = mem_xasprintf("%s/%s", o->remote, r);
+		rc = mem_objstore_put(jpath, v, u, err);
+		free(r);
+		free(v);
+		free(u);
+	}
+	if (rc < 0) {
+		unlink(jpath);	/* not in the bucket: stored again next run */
+		return -1;
+	}
+	json_object_foreach(json_object_get((json_t *)stored, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+
+		if (h && !mem_href_is_url(h) && h[0] != '/') {
+			char *local = mem_path_join(dir, h);
+
+			unlink(local);
+			free(local);
+		}
+	}
+	return 0;
+}
+
 json_t *
 mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
     struct mem_err *err)
@@ -135,17 +222,20 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 	char *cdir = mem_path_join(o->outdir, scoll);
 	char *dir = mem_path_join(cdir, sid), *jname = mem_xasprintf("%s.json", sid);
 	char *jpath = mem_path_join(dir, jname);
+	char *rel = mem_xasprintf("%s/%s", scoll, sid);
+	char *rbase = o->remote ? mem_xasprintf("%s/%s", o->remote, rel) : NULL;
 	json_t *stored = NULL, *out = NULL, *a, *links, *keep;
 	size_t i;
 
 	*skipped = 0;
+	remote_check(o, rel, jpath);
 	if (mem_path_exists(jpath)) {
 		json_error_t jerr;
 
 		stored = json_load_file(jpath, 0, &jerr);
 		if (stored != NULL) {
 			*skipped = 1;
-			out = absolute_copy(stored, dir);
+			out = absolute_copy(stored, dir, rbase);
 			goto done;
 		}
 		/* an unreadable item file is rewritten below */
@@ -256,12 +346,16 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 	mem_item_add_extension(stored, MEM_EXT_FILE);
 	if (write_json(jpath, stored, err) < 0)
 		goto fail;
-	out = absolute_copy(stored, dir);
+	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)
+		goto fail;
+	out = absolute_copy(stored, dir, rbase);
 	goto done;
 fail:
 	out = NULL;
 done:
 	json_decref(stored);
+	free(rel);
+	free(rbase);
 	free(scoll);
 	free(sid);
 	free(cdir);
@@ -402,6 +496,67 @@ write_collection(const struct mem_store_opts *o, const char *name, int *count,
 	return rc;
 }
 
+/* Fetches into the staging copy the item files of the bucket it lacks. */
+static int
+remote_fetch_items(const struct mem_store_opts *o, struct mem_err *err)
+{
+	char *root = mem_objstore_path(o->remote, NULL), **keys = mem_objstore_list(root);
+	int rc = 0;
+
+	for (char **k = keys; k && *k && rc == 0; k++) {
+		/* COLLECTION/ID/ID.json */
+		const char *s1 = strchr(*k, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+		size_t idlen = s2 ? (size_t)(s2 - s1 - 1) : 0;
+		char *local, *v;
+
+		if (s2 == NULL || strchr(s2 + 1, '/') || strlen(s2 + 1) != idlen + 5 ||
+		    strncmp(s2 + 1, s1 + 1, idlen) || strcmp(s2 + 1 + idlen, ".json"))
+			continue;
+		local = mem_path_join(o->outdir, *k);
+		if (!mem_path_exists(local)) {
+			char *d = mem_path_dirname(local);
+
+			v = mem_objstore_path(o->remote, *k);
+			rc = mem_mkdir_p(d, err);
+			if (rc == 0)
+				rc = mem_objstore_get(v, local, err);
+			free(v);
+			free(d);
+		}
+		free(local);
+	}
+	CSLDestroy(keys);
+	free(root);
+	return rc;
+}
+
+/* Uploads each COLLECTION/collection.json, then catalog.json. */
+static int
+remote_publish_catalog(const struct mem_store_opts *o, struct mem_err *err)
+{
+	char **colls, *local, *v, *u;
+	size_t n = subdirs(o->outdir, &colls), i;
+	int rc = 0;
+
+	for (i = 0; i <= n && rc == 0; i++) {
+		char *rel = i < n ? mem_xasprintf("%s/collection.json", colls[i]) :
+		    mem_xstrdup("catalog.json");
+
+		local = mem_path_join(o->outdir, rel);
+		if (mem_path_exists(local)) {
+			v = mem_objstore_path(o->remote, rel);
+			u = mem_xasprintf("%s/%s", o->remote, rel);
+			rc = mem_objstore_put(local, v, u, err);
+			free(v);
+			free(u);
+		}
+		free(local);
+		free(rel);
+	}
+	free_names(colls, n);
+	return rc;
+}
+
 int
 mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 {
@@ -411,6 +566,8 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 	int rc = 0;
 
 	if (mem_workdir(o->outdir, err) < 0)
+		return -1;
+	if (o->remote && remote_fetch_items(o, err) < 0)
 		return -1;
 	n = subdirs(o->outdir, &colls);
 	json_array_append_new(links, mklink("root", "./catalog.json", "application/json", NULL));
@@ -438,6 +595,8 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 		rc = write_json(path, cat, err);
 	free(path);
 	json_decref(cat);
+	if (rc == 0 && o->remote)
+		rc = remote_publish_catalog(o, err);
 	return rc;
 }
 
@@ -733,7 +892,7 @@ mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts
 	const char *gkey, *coll, *key;
 	json_t *g, *params, *stored = NULL, *out = NULL, *assets, *links, *a, *props, *geom, *bba;
 	json_t **items;
-	char date[11], *id, *sid, *scoll, *cdir, *dir, *jname, *jpath;
+	char date[11], *id, *sid, *scoll, *cdir, *dir, *jname, *jpath, *rel, *rbase;
 	double bb[4] = { INFINITY, INFINITY, -INFINITY, -INFINITY }, t0 = INFINITY;
 	size_t n, i, j = 0, first = 0;
 	void *iter = json_object_iter(m->groups);
@@ -772,9 +931,12 @@ mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts
 	dir = mem_path_join(cdir, sid);
 	jname = mem_xasprintf("%s.json", sid);
 	jpath = mem_path_join(dir, jname);
+	rel = mem_xasprintf("%s/%s", scoll, sid);
+	rbase = o->remote ? mem_xasprintf("%s/%s", o->remote, rel) : NULL;
+	remote_check(o, rel, jpath);
 	if (mem_path_exists(jpath) && (stored = json_load_file(jpath, 0, NULL)) != NULL) {
 		*skipped = 1;
-		out = absolute_copy(stored, dir);
+		out = absolute_copy(stored, dir, rbase);
 		goto done;
 	}
 	if (mem_workdir(dir, err) < 0)
@@ -873,12 +1035,16 @@ mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts
 	mem_item_add_extension(stored, MEM_EXT_FILE);
 	if (write_json(jpath, stored, err) < 0)
 		goto fail;
-	out = absolute_copy(stored, dir);
+	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)
+		goto fail;
+	out = absolute_copy(stored, dir, rbase);
 	goto done;
 fail:
 	out = NULL;
 done:
 	json_decref(stored);
+	free(rel);
+	free(rbase);
 	free(items);
 	free(id);
 	free(sid);

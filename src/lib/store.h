@@ -16,7 +16,8 @@
 #include "memories.h"
 
 struct mem_store_opts {
-	const char *outdir;
+	const char *outdir;	/* with remote: the local staging copy of the catalog */
+	const char *remote;	/* s3://bucket/prefix to store into, or NULL */
 	char **co;		/* COG creation options KEY=VALUE, NULL-terminated */
 	const char *catalog_id;
 	const char *title;
@@ -57,8 +58,15 @@ json_t *mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_st
     int *skipped, struct mem_err *err);
 
 /*
+ * With o->remote, everything is written under o->outdir first, then
+ * uploaded (files, then the item JSON), the assets' local copies removed,
+ * and the emitted hrefs are s3:// URLs; an item whose JSON is in the
+ * bucket already is skipped.
+ *
  * Rebuilds DIR/catalog.json and each DIR/COLLECTION/collection.json from
  * the item files present, so that reruns and several runs accumulate.
+ * With o->remote, the item files in the bucket are fetched first, and the
+ * collections and catalog uploaded after.
  */
 int mem_store_finish(const struct mem_store_opts *o, struct mem_err *err);
 
