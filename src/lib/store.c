@@ -145,7 +145,7 @@ remote_check(const struct mem_store_opts *o, const char *rel, const char *jpath)
 
 	if (o->remote == NULL)
 		return;
-	r = mem_xasprintf("%s.json", rel);
+	r = mem_xasprintf("%s/%s", rel, mem_path_basename(jpath));
 	v = mem_objstore_path(o->remote, r);
 	if (mem_objstore_exists(v)) {
 		char *dir = mem_path_dirname(jpath);
