@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -279,7 +280,20 @@ commit_dataset(GDALDatasetH out, char *tmp, const char *path, enum mem_status st
 	int rc;
 
 	if (out == NULL || mem_raster_close(out) < 0) {
-		rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, gdal_msg());
+		/* libtiff's words for a full disk name the symptom, not the cause */
+		if (mem_fs_full(tmp))
+			rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name,
+			    strerror(ENOSPC));
+		else
+			rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, gdal_msg());
+		unlink(tmp);
+	} else if (mem_fs_full(tmp)) {
+		/*
+		 * libtiff does not always report a short write at close: a file
+		 * that ends on a full disk may lack its last directory, so it is
+		 * not taken
+		 */
+		rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, strerror(ENOSPC));
 		unlink(tmp);
 	} else
 		rc = mem_commit_file(tmp, path, err);

@@ -15,6 +15,7 @@
 #include <gdal_utils.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +519,7 @@ mem_vector_store_gpkg(const char *src, const char *path, const char *table, cons
 	GDALClose(in);
 	if (out == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot write GeoPackage '%s': %s", path,
+		    mem_fs_full(tmp) ? strerror(ENOSPC) :
 		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
 		unlink(tmp);
 		free(tmp);
