@@ -14,7 +14,7 @@ if ! mount -t tmpfs -o ro,size=1m tmpfs ro 2>mount.err; then
 	umount full
 	skip_all "cannot mount a read-only tmpfs: $(cat mount.err)"
 fi
-trap 'umount "$T/full" "$T/ro" 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+trap 'umount "$T/full" 2>/dev/null || true; umount "$T/ro" 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
 demo
 mem-fetch demo/catalog.json --assets red,nir,scl --workdir w > scene.json
 mem-infer -s ndvi --workdir w < scene.json > scene-ndvi.json

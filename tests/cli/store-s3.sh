@@ -23,7 +23,7 @@ mkdir s3
 node "$S3RVER" -d "$T/s3" -a 127.0.0.1 -p "$port" --no-vhost-buckets -s \
     --configure-bucket testbucket > s3.log 2>&1 &
 S3PID=$!
-trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+trap 'kill $S3PID 2>/dev/null || true; wait $S3PID 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
 i=0
 until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; do
 	i=$((i + 1))
