@@ -101,6 +101,18 @@ case " $(gdal_py bucket.py /vsis3/testbucket/run1 "$rid" "$(json_get res.json "d
 *) not_ok "second run: $r" ;;
 esac
 
+# --mosaic into the bucket: the mosaic COG is there, valid through /vsis3/
+mem-tile -g webmercator:14 --bands red,nir --workdir w < scene.json | mem-infer -s ndvi --workdir w > tiles.json
+mem-store -o s3://testbucket/mos --endpoint "$EP" --workdir w --mosaic < tiles.json > mos.json
+mh=$(json_get mos.json "d['assets']['ndvi']['href']")
+case $mh in s3://testbucket/mos/ndvi/ndvi-mosaic-2024-07-15-*/ndvi.tif) ok "--mosaic into the bucket: $mh" ;; *) not_ok "--mosaic href: $mh" ;; esac
+if AWS_S3_ENDPOINT=127.0.0.1:$port AWS_HTTPS=NO AWS_VIRTUAL_HOSTING=FALSE \
+    gdalinfo "/vsis3/${mh#s3://}" 2>/dev/null | grep -q LAYOUT=COG; then
+	ok "the mosaic read back through /vsis3/ is a COG"
+else
+	not_ok "the mosaic in the bucket is not a COG"
+fi
+
 # errors
 check_exit "--endpoint without -o s3:// exits 2" 2 mem-store -o out --endpoint "$EP" < res.json
 check_exit "a bad --endpoint exits 2" 2 mem-store -o s3://testbucket/x --endpoint ftp://nope < res.json
