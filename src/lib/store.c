@@ -959,9 +959,8 @@ mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts
 	stored = json_object();
 	json_object_set_new(stored, "type", json_string("Feature"));
 	json_object_set_new(stored, "stac_version", json_string(MEM_STAC_VERSION));
-	json_object_set(stored, "stac_extensions",
-	    json_object_get(items[first], "stac_extensions") ?
-	    json_object_get(items[first], "stac_extensions") : json_array());
+	a = json_object_get(items[first], "stac_extensions");
+	json_object_set_new(stored, "stac_extensions", a ? json_deep_copy(a) : json_array());
 	json_object_set_new(stored, "id", json_string(id));
 	json_object_set_new(stored, "collection", json_string(coll));
 	bba = json_pack("[ffff]", bb[0], bb[1], bb[2], bb[3]);
