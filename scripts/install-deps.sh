@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh --test   also what the test suite uses: mandoc,
 #                                    slurm-wlm and munge (a one-host Slurm),
 #                                    etcd-server and etcd-client (local consensus),
-#                                    and the offline STAC validator from npm
+#                                    and from npm the offline STAC validator and
+#                                    s3rver, an S3 server for the tests
 #                                    (into $MEM_TOOLS, default /opt/memories-tools)
 #
 # Packages already installed are not asked for again, so a second run costs
@@ -40,8 +41,19 @@ if [ -n "$missing" ]; then
 	fi
 	echo "install-deps.sh: installing $missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# Packages such as etcd-server, munge and slurm-wlm start their daemons on
+	# install; the tests start their own on loopback and stop them.  A
+	# policy-rc.d that refuses (101) keeps the packages' own from starting.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=/usr/sbin/policy-rc.d
+	fi
+	rc=0
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+	[ -n "$policy" ] && rm -f "$policy"
+	[ "$rc" = 0 ] || exit "$rc"
 fi
 
 if [ "$test_deps" = 1 ]; then
@@ -52,6 +64,15 @@ if [ "$test_deps" = 1 ]; then
 		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
 		    stac-node-validator@2.0.0 >/dev/null 2>&1); then
 			echo "install-deps.sh: npm install failed: STAC validation tests will be skipped" >&2
+		fi
+	fi
+	# an S3-compatible server for the object store tests (tests/cli/store-s3.sh)
+	if [ ! -f "$T/node_modules/s3rver/bin/s3rver.js" ]; then
+		echo "install-deps.sh: installing s3rver into $T" >&2
+		mkdir -p "$T"
+		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
+		    s3rver@3.7.1 >/dev/null 2>&1); then
+			echo "install-deps.sh: npm install failed: object store tests will be skipped" >&2
 		fi
 	fi
 fi

@@ -12,11 +12,12 @@
 #include "cube.h"
 #include "files.h"
 #include "item.h"
+#include "objstore.h"
 #include "raster.h"
 #include "store.h"
 
 static const char usage[] =
-"Usage: mem-store -o DIR [OPTION]... [MANIFEST]...\n"
+"Usage: mem-store -o DIR [--mosaic] [OPTION]... [MANIFEST]...\n"
 "       mem-store --cube FILE.nc [--append] [OPTION]... [MANIFEST]...\n"
 "       mem-store verify DIR\n"
 "Write the items read from MANIFEST files (standard input when none, or -)\n"
@@ -28,10 +29,16 @@ static const char usage[] =
 "on standard output.  verify checks a stored catalog's links, sizes and\n"
 "checksums, and exits 1 when it finds any problem.\n"
 "\n"
-"  -o, --output DIR        the output directory (required without --cube)\n"
+"  -o, --output DIR        the output directory (required without --cube), or\n"
+"                          s3://BUCKET/PREFIX to store into an object store\n"
 "      --cube FILE         write a netCDF-4 CF-1.8 datacube to FILE\n"
 "      --append            add the items' new dates to the cube in FILE\n"
 "                          (dates already in it are left alone)\n"
+"      --mosaic            store one item per collection and date, each\n"
+"                          raster asset one COG over all its tiles\n"
+"      --endpoint URL      the S3-compatible server of -o s3://BUCKET/PREFIX\n"
+"                          (http[s]://HOST[:PORT]; keys from AWS_ACCESS_KEY_ID\n"
+"                          and AWS_SECRET_ACCESS_KEY)\n"
 "      --co KEY=VALUE      COG creation option (repeatable; default\n"
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
@@ -40,12 +47,14 @@ MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-store");
 
 /* mem-store's own long options, above cli.h's shared ones */
-enum { OPT_CUBE = 2000, OPT_APPEND };
+enum { OPT_CUBE = 2000, OPT_APPEND, OPT_MOSAIC, OPT_ENDPOINT };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "cube", required_argument, NULL, OPT_CUBE },
 	{ "append", no_argument, NULL, OPT_APPEND },
+	{ "mosaic", no_argument, NULL, OPT_MOSAIC },
+	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
 	{ "co", required_argument, NULL, OPT_CO },
 	{ "catalog-id", required_argument, NULL, OPT_CATALOG_ID },
 	{ "title", required_argument, NULL, OPT_TITLE },
@@ -55,6 +64,7 @@ static const struct option longopts[] = {
 struct run {
 	struct mem_store_opts store;
 	struct mem_cube *cube;		/* with --cube */
+	struct mem_mosaic *mosaic;	/* with --mosaic */
 };
 
 static int
@@ -74,6 +84,13 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	if (r->store.outdir == NULL)
 		return 0;
 	mem_err_clear(&err);
+	if (r->mosaic && mem_mosaic_wants(item)) {
+		if (mem_mosaic_add(r->mosaic, item, &err) < 0) {
+			mem_cli_error(c, &err);
+			c->nfailed++;
+		}
+		return 0;
+	}
 	out = mem_store_item(item, &r->store, &skipped, &err);
 	if (out == NULL) {
 		mem_cli_error(c, &err);
@@ -132,6 +149,26 @@ finish_cube(struct mem_cli *cli, struct mem_cube *cube)
 	json_decref(it);
 }
 
+/* Writes each collection and date's mosaic, and its item on stdout. */
+static void
+finish_mosaic(struct mem_cli *cli, struct run *r)
+{
+	for (size_t i = 0; i < mem_mosaic_count(r->mosaic); i++) {
+		struct mem_err err;
+		json_t *out;
+		int skipped;
+
+		mem_err_clear(&err);
+		if ((out = mem_mosaic_store(r->mosaic, i, &r->store, &skipped, &err)) == NULL) {
+			mem_cli_error(cli, &err);
+			cli->nfailed++;
+			continue;
+		}
+		mem_cli_emit(cli, out);
+		json_decref(out);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -140,7 +177,9 @@ main(int argc, char **argv)
 	struct mem_store_opts *o = &run.store;
 	struct mem_cube_opts co;
 	struct mem_err err;
-	int opt;
+	int opt, mosaic = 0;
+	const char *endpoint = NULL;
+	char *staging = NULL;
 
 	mem_cli_init(&cli, "mem-store", argc, argv);
 	memset(&run, 0, sizeof run);
@@ -162,6 +201,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_APPEND:
 			co.append = 1;
+			break;
+		case OPT_MOSAIC:
+			mosaic = 1;
+			break;
+		case OPT_ENDPOINT:
+			endpoint = optarg;
 			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
@@ -185,9 +230,29 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "no output directory given (-o DIR)");
 	if (co.append && co.path == NULL)
 		mem_cli_usage_error(&cli, "--append needs --cube FILE");
+	if (mosaic && o->outdir == NULL)
+		mem_cli_usage_error(&cli, "--mosaic needs -o DIR");
+	if (mosaic)
+		run.mosaic = mem_mosaic_new();
+	if (endpoint && !mem_objstore_is_url(o->outdir))
+		mem_cli_usage_error(&cli, "--endpoint needs -o s3://BUCKET/PREFIX");
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
+	if (o->outdir && mem_objstore_is_url(o->outdir)) {
+		/* everything is written to a staging copy under the workdir, then uploaded */
+		char *safe = mem_path_safe_name(o->outdir + 5);
+
+		if (mem_objstore_configure(endpoint, &err) < 0) {
+			mem_cli_error(&cli, &err);
+			mem_raster_done();
+			return mem_cli_exit(&cli);
+		}
+		o->remote = o->outdir;
+		staging = mem_xasprintf("%s/s3/%s", cli.workdir, safe);
+		o->outdir = staging;
+		free(safe);
+	}
 	if (o->outdir && mem_mkdir_p(o->outdir, &err) < 0) {
 		mem_cli_error(&cli, &err);
 		mem_raster_done();
@@ -199,6 +264,10 @@ main(int argc, char **argv)
 		return mem_cli_exit(&cli);
 	}
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
+	if (run.mosaic) {
+		finish_mosaic(&cli, &run);
+		mem_mosaic_free(run.mosaic);
+	}
 	if (run.cube) {
 		finish_cube(&cli, run.cube);
 		mem_cube_free(run.cube);
@@ -208,6 +277,7 @@ main(int argc, char **argv)
 	if (o->outdir && mem_store_finish(o, &err) < 0)
 		mem_cli_error(&cli, &err);
 	mem_cli_list_free(o->co);
+	free(staging);
 	mem_raster_done();
 	return mem_cli_exit(&cli);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,7 +47,7 @@ mem_mkdir_p(const char *dir, struct mem_err *err)
 			if (mkdir(s, 0777) < 0 && errno != EEXIST) {
 				int e = errno;
 
-				mem_err_set(err, e == EACCES || e == ENOENT || e == ENOTDIR ? MEM_EUSAGE : MEM_EITEM,
+				mem_err_set(err, e == EACCES || e == ENOENT || e == ENOTDIR || e == EROFS ? MEM_EUSAGE : MEM_EITEM,
 				    "cannot create directory '%s': %s", s, strerror(e));
 				free(s);
 				return -1;
@@ -177,6 +178,17 @@ mem_sweep_tmp(const char *dir)
 	}
 	closedir(d);
 	return n;
+}
+
+int
+mem_fs_full(const char *path)
+{
+	char *dir = mem_path_dirname(path);
+	struct statvfs st;
+	int full = statvfs(dir, &st) == 0 && (double)st.f_bavail * st.f_frsize < 65536.0;
+
+	free(dir);
+	return full;
 }
 
 int

@@ -26,6 +26,9 @@ char *mem_tmp_name(const char *path);
  */
 int mem_sweep_tmp(const char *dir);
 
+/* 1 when the file system that would hold path has (almost) no space left. */
+int mem_fs_full(const char *path);
+
 /* mem_mkdir_p, then mem_sweep_tmp: a directory a stage is about to write in. */
 int mem_workdir(const char *dir, struct mem_err *err);
 

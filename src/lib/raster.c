@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -279,7 +280,20 @@ commit_dataset(GDALDatasetH out, char *tmp, const char *path, enum mem_status st
 	int rc;
 
 	if (out == NULL || mem_raster_close(out) < 0) {
-		rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, gdal_msg());
+		/* libtiff's words for a full disk name the symptom, not the cause */
+		if (mem_fs_full(tmp))
+			rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name,
+			    strerror(ENOSPC));
+		else
+			rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, gdal_msg());
+		unlink(tmp);
+	} else if (mem_fs_full(tmp)) {
+		/*
+		 * libtiff does not always report a short write at close: a file
+		 * that ends on a full disk may lack its last directory, so it is
+		 * not taken
+		 */
+		rc = mem_err_set(err, status, "cannot %s '%s': %s", what, name, strerror(ENOSPC));
 		unlink(tmp);
 	} else
 		rc = mem_commit_file(tmp, path, err);
@@ -320,6 +334,52 @@ mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem
 	out = GDALCreateCopy(drv, tmp, src, FALSE, co, NULL, NULL);
 	CSLDestroy(co);
 	return commit_dataset(out, tmp, path, MEM_EITEM, "write COG", path, err);
+}
+
+GDALDatasetH
+mem_raster_mosaic_vrt(char **hrefs, const char *desc, struct mem_err *err)
+{
+	int n = CSLCount(hrefs), usage = 0;
+	char **paths = NULL, **argv = NULL;
+	GDALBuildVRTOptions *vo;
+	GDALDatasetH vrt;
+
+	for (int i = 0; i < n; i++) {
+		/* GDALBuildVRT skips a source it cannot open: a hole, not an error */
+		GDALDatasetH ds = mem_raster_open(hrefs[i], err);
+		char *p;
+
+		if (ds == NULL) {
+			CSLDestroy(paths);
+			return NULL;
+		}
+		GDALClose(ds);
+		p = mem_raster_gdal_path(hrefs[i]);
+		paths = CSLAddString(paths, p);
+		free(p);
+	}
+	/* the tiles of one grid share a resolution; keep it exactly */
+	argv = CSLAddString(argv, "-resolution");
+	argv = CSLAddString(argv, "highest");
+	vo = GDALBuildVRTOptionsNew(argv, NULL);
+	CSLDestroy(argv);
+	CPLErrorReset();
+	vrt = GDALBuildVRT("", n, NULL, (const char *const *)paths, vo, &usage);
+	GDALBuildVRTOptionsFree(vo);
+	CSLDestroy(paths);
+	if (vrt == NULL) {
+		mem_err_set(err, MEM_EITEM, "cannot mosaic %d rasters ('%s', ...): %s", n,
+		    n > 0 ? hrefs[0] : "", gdal_msg());
+		return NULL;
+	}
+	for (int b = 1; b <= GDALGetRasterCount(vrt); b++) {
+		GDALRasterBandH band = GDALGetRasterBand(vrt, b);
+		const char *d = GDALGetDescription(band);
+
+		if (desc && (d == NULL || *d == '\0') && GDALGetRasterCount(vrt) == 1)
+			GDALSetDescription(band, desc);
+	}
+	return vrt;
 }
 
 char **

@@ -51,6 +51,13 @@ int mem_raster_epsg(GDALDatasetH ds);
  */
 int mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err);
 
+/*
+ * Returns a new in-memory VRT mosaic of the rasters at hrefs (NULL-terminated;
+ * one grid, any number of tiles); a single band without a description gets
+ * desc.  The caller closes it with GDALClose.
+ */
+GDALDatasetH mem_raster_mosaic_vrt(char **hrefs, const char *desc, struct mem_err *err);
+
 /* Creates the GeoTIFF creation options list for intermediate files; free with CSLDestroy. */
 char **mem_raster_tiff_options(const char *compress);
 

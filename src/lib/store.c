@@ -5,7 +5,8 @@
  * whole, which is what a rerun checks.  The catalog and collections are
  * derived from the item files on disk rather than kept in memory, so a
  * killed run, a rerun and a second run into the same directory all end with
- * a catalog that describes exactly what is there.
+ * a catalog that describes exactly what is there.  --mosaic stores one item
+ * per collection and date instead, each raster asset one COG over its tiles.
  */
 #include "config.h"
 
@@ -15,11 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include <cpl_string.h>
 
 #include "files.h"
 #include "item.h"
+#include "objstore.h"
 #include "raster.h"
 #include "store.h"
+#include "vector.h"
 
 static int
 is_raster(const json_t *asset)
@@ -32,6 +38,18 @@ is_raster(const json_t *asset)
 		return 1;
 	return n > 4 && (!strcasecmp(href + n - 4, ".tif") || !strcasecmp(href + n - 4, ".jp2") ||
 	    (n > 5 && !strcasecmp(href + n - 5, ".tiff")));
+}
+
+static int
+is_geopackage(const json_t *asset)
+{
+	const char *type = json_string_value(json_object_get(asset, "type"));
+	const char *href = mem_asset_href(asset);
+	size_t n = href ? strlen(href) : 0;
+
+	if (type && strstr(type, "geopackage"))
+		return 1;
+	return n > 5 && !strcasecmp(href + n - 5, ".gpkg");
 }
 
 static const char *
@@ -76,9 +94,12 @@ mklink(const char *rel, const char *href, const char *type, const char *title)
 	return l;
 }
 
-/* Turns a stored item (relative hrefs) into the emitted one (absolute). */
+/*
+ * Turns a stored item (relative hrefs) into the emitted one: absolute
+ * paths under dir, or URLs under remote (the item's folder in the bucket).
+ */
 static json_t *
-absolute_copy(const json_t *stored, const char *dir)
+absolute_copy(const json_t *stored, const char *dir, const char *remote)
 {
 	json_t *out = json_deep_copy(stored), *a;
 	const char *key;
@@ -86,7 +107,9 @@ absolute_copy(const json_t *stored, const char *dir)
 	json_object_foreach(json_object_get(out, "assets"), key, a) {
 		const char *h = mem_asset_href(a);
 
-		if (h && !mem_href_is_url(h) && h[0] != '/') {
+		if (h && remote && !mem_href_is_url(h) && h[0] != '/') {
+			json_object_set_new(a, "href", json_pack("s++", remote, "/", h));
+		} else if (h && !mem_href_is_url(h) && h[0] != '/') {
 			char *j = mem_path_join(dir, h), *abs = mem_path_absolute(j);
 
 			json_object_set_new(a, "href", json_string(abs));
@@ -110,6 +133,86 @@ absolute_copy(const json_t *stored, const char *dir)
 	return out;
 }
 
+/*
+ * With a remote target: the item already in the bucket is fetched into the
+ * staging copy (and then skipped like a local one); a staging copy the
+ * bucket lacks is dropped, so the item is stored again.
+ */
+static void
+remote_check(const struct mem_store_opts *o, const char *rel, const char *jpath)
+{
+	char *r, *v;
+
+	if (o->remote == NULL)
+		return;
+	r = mem_xasprintf("%s/%s", rel, mem_path_basename(jpath));
+	v = mem_objstore_path(o->remote, r);
+	if (mem_objstore_exists(v)) {
+		char *dir = mem_path_dirname(jpath);
+
+		if (!mem_path_exists(jpath) && mem_mkdir_p(dir, NULL) == 0)
+			mem_objstore_get(v, jpath, NULL);
+		free(dir);
+	} else
+		unlink(jpath);
+	free(r);
+	free(v);
+}
+
+/* Uploads the stored item's local assets, then its JSON; drops the local assets. */
+static int
+remote_publish(const struct mem_store_opts *o, const json_t *stored, const char *dir,
+    const char *rel, const char *jpath, struct mem_err *err)
+{
+	const char *key;
+	json_t *a;
+	char *r, *v, *u;
+	int rc = 0;
+
+	json_object_foreach(json_object_get((json_t *)stored, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		char *local;
+
+		if (h == NULL || mem_href_is_url(h) || h[0] == '/')
+			continue;
+		local = mem_path_join(dir, h);
+		r = mem_xasprintf("%s/%s", rel, h);
+		v = mem_objstore_path(o->remote, r);
+		u = mem_xasprintf("%s/%s", o->remote, r);
+		rc = mem_objstore_put(local, v, u, err);
+		free(local);
+		free(r);
+		free(v);
+		free(u);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0) {
+		r = mem_xasprintf("%s/%s", rel, mem_path_basename(jpath));
+		v = mem_objstore_path(o->remote, r);
+		u = mem_xasprintf("%s/%s", o->remote, r);
+		rc = mem_objstore_put(jpath, v, u, err);
+		free(r);
+		free(v);
+		free(u);
+	}
+	if (rc < 0) {
+		unlink(jpath);	/* not in the bucket: stored again next run */
+		return -1;
+	}
+	json_object_foreach(json_object_get((json_t *)stored, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+
+		if (h && !mem_href_is_url(h) && h[0] != '/') {
+			char *local = mem_path_join(dir, h);
+
+			unlink(local);
+			free(local);
+		}
+	}
+	return 0;
+}
+
 json_t *
 mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
     struct mem_err *err)
@@ -119,17 +222,20 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 	char *cdir = mem_path_join(o->outdir, scoll);
 	char *dir = mem_path_join(cdir, sid), *jname = mem_xasprintf("%s.json", sid);
 	char *jpath = mem_path_join(dir, jname);
+	char *rel = mem_xasprintf("%s/%s", scoll, sid);
+	char *rbase = o->remote ? mem_xasprintf("%s/%s", o->remote, rel) : NULL;
 	json_t *stored = NULL, *out = NULL, *a, *links, *keep;
 	size_t i;
 
 	*skipped = 0;
+	remote_check(o, rel, jpath);
 	if (mem_path_exists(jpath)) {
 		json_error_t jerr;
 
 		stored = json_load_file(jpath, 0, &jerr);
 		if (stored != NULL) {
 			*skipped = 1;
-			out = absolute_copy(stored, dir);
+			out = absolute_copy(stored, dir, rbase);
 			goto done;
 		}
 		/* an unreadable item file is rewritten below */
@@ -169,6 +275,32 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 			}
 			json_object_set_new(a, "type",
 			    json_string("image/tiff; application=geotiff; profile=cloud-optimized"));
+		} else if (is_geopackage(a)) {
+			/*
+			 * one table per product: a single layer is named after the
+			 * asset, or after the layer mem-fetch --vector cut it from
+			 */
+			const char *layer = mem_item_prop_string(item, "mem:layer");
+			char *table = mem_path_safe_name(layer && *layer ? layer : key);
+			json_t *tables;
+			long nf;
+
+			fname = mem_xasprintf("%s.gpkg", skey);
+			path = mem_path_join(dir, fname);
+			nf = mem_vector_store_gpkg(href, path, table,
+			    json_string_value(json_object_get(json_object_get(item, "properties"),
+			    "datetime")), &tables, err);
+			free(table);
+			if (nf < 0) {
+				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
+				free(skey);
+				free(fname);
+				free(path);
+				goto fail;
+			}
+			json_object_set_new(a, "type", json_string("application/geopackage+sqlite3"));
+			json_object_set_new(a, "mem:tables", tables);
+			json_object_set_new(a, "mem:feature_count", json_integer((json_int_t)nf));
 		} else {
 			const char *base = mem_path_basename(href);
 
@@ -214,12 +346,16 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 	mem_item_add_extension(stored, MEM_EXT_FILE);
 	if (write_json(jpath, stored, err) < 0)
 		goto fail;
-	out = absolute_copy(stored, dir);
+	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)
+		goto fail;
+	out = absolute_copy(stored, dir, rbase);
 	goto done;
 fail:
 	out = NULL;
 done:
 	json_decref(stored);
+	free(rel);
+	free(rbase);
 	free(scoll);
 	free(sid);
 	free(cdir);
@@ -360,6 +496,67 @@ write_collection(const struct mem_store_opts *o, const char *name, int *count,
 	return rc;
 }
 
+/* Fetches into the staging copy the item files of the bucket it lacks. */
+static int
+remote_fetch_items(const struct mem_store_opts *o, struct mem_err *err)
+{
+	char *root = mem_objstore_path(o->remote, NULL), **keys = mem_objstore_list(root);
+	int rc = 0;
+
+	for (char **k = keys; k && *k && rc == 0; k++) {
+		/* COLLECTION/ID/ID.json */
+		const char *s1 = strchr(*k, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+		size_t idlen = s2 ? (size_t)(s2 - s1 - 1) : 0;
+		char *local, *v;
+
+		if (s2 == NULL || strchr(s2 + 1, '/') || strlen(s2 + 1) != idlen + 5 ||
+		    strncmp(s2 + 1, s1 + 1, idlen) || strcmp(s2 + 1 + idlen, ".json"))
+			continue;
+		local = mem_path_join(o->outdir, *k);
+		if (!mem_path_exists(local)) {
+			char *d = mem_path_dirname(local);
+
+			v = mem_objstore_path(o->remote, *k);
+			rc = mem_mkdir_p(d, err);
+			if (rc == 0)
+				rc = mem_objstore_get(v, local, err);
+			free(v);
+			free(d);
+		}
+		free(local);
+	}
+	CSLDestroy(keys);
+	free(root);
+	return rc;
+}
+
+/* Uploads each COLLECTION/collection.json, then catalog.json. */
+static int
+remote_publish_catalog(const struct mem_store_opts *o, struct mem_err *err)
+{
+	char **colls, *local, *v, *u;
+	size_t n = subdirs(o->outdir, &colls), i;
+	int rc = 0;
+
+	for (i = 0; i <= n && rc == 0; i++) {
+		char *rel = i < n ? mem_xasprintf("%s/collection.json", colls[i]) :
+		    mem_xstrdup("catalog.json");
+
+		local = mem_path_join(o->outdir, rel);
+		if (mem_path_exists(local)) {
+			v = mem_objstore_path(o->remote, rel);
+			u = mem_xasprintf("%s/%s", o->remote, rel);
+			rc = mem_objstore_put(local, v, u, err);
+			free(v);
+			free(u);
+		}
+		free(local);
+		free(rel);
+	}
+	free_names(colls, n);
+	return rc;
+}
+
 int
 mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 {
@@ -369,6 +566,8 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 	int rc = 0;
 
 	if (mem_workdir(o->outdir, err) < 0)
+		return -1;
+	if (o->remote && remote_fetch_items(o, err) < 0)
 		return -1;
 	n = subdirs(o->outdir, &colls);
 	json_array_append_new(links, mklink("root", "./catalog.json", "application/json", NULL));
@@ -396,6 +595,8 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 		rc = write_json(path, cat, err);
 	free(path);
 	json_decref(cat);
+	if (rc == 0 && o->remote)
+		rc = remote_publish_catalog(o, err);
 	return rc;
 }
 
@@ -538,4 +739,318 @@ mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
 	json_decref(seen);
 	json_decref(todo);
 	return 0;
+}
+
+/*
+ * --mosaic: the items of one collection and date are kept until the end of
+ * the run, then each raster asset key becomes one COG over all of them.
+ * Only hrefs are kept per item, not pixels; GDAL reads the tiles through a
+ * VRT block by block while the COG driver writes.
+ */
+struct mem_mosaic {
+	json_t *groups;		/* "COLLECTION\tDATE" -> [items] */
+};
+
+struct mem_mosaic *
+mem_mosaic_new(void)
+{
+	struct mem_mosaic *m = mem_xcalloc(1, sizeof *m);
+
+	m->groups = json_object();
+	return m;
+}
+
+void
+mem_mosaic_free(struct mem_mosaic *m)
+{
+	if (m == NULL)
+		return;
+	json_decref(m->groups);
+	free(m);
+}
+
+int
+mem_mosaic_wants(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a) {
+		if (is_raster(a) && mem_asset_href(a))
+			return 1;
+	}
+	return 0;
+}
+
+int
+mem_mosaic_add(struct mem_mosaic *m, const json_t *item, struct mem_err *err)
+{
+	char date[11], *key;
+	json_t *g;
+
+	if (mem_item_date(item, date, err) < 0)
+		return mem_err_prefix(err, "item '%s'", mem_item_id(item));
+	key = mem_xasprintf("%s\t%s", collection_of(item), date);
+	g = json_object_get(m->groups, key);
+	if (g == NULL) {
+		g = json_array();
+		json_object_set_new(m->groups, key, g);
+	}
+	json_array_append(g, (json_t *)item);
+	free(key);
+	return 0;
+}
+
+size_t
+mem_mosaic_count(const struct mem_mosaic *m)
+{
+	return json_object_size(m->groups);
+}
+
+static int
+cmp_item_id(const void *a, const void *b)
+{
+	return strcmp(mem_item_id(*(json_t *const *)a), mem_item_id(*(json_t *const *)b));
+}
+
+/* Writes the mosaic COG of asset key over items into dir/KEY.tif; fills the stored asset. */
+static int
+mosaic_asset(json_t **items, size_t n, const char *key, const char *dir,
+    const struct mem_store_opts *o, json_t *asset, struct mem_err *err)
+{
+	char **hrefs = NULL, *skey = mem_path_safe_name(key), *fname, *path, sum[69];
+	GDALDatasetH vrt, ds;
+	json_t *rb;
+	off_t size;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		const json_t *a = json_object_get(json_object_get(items[i], "assets"), key);
+
+		if (a && is_raster(a) && mem_asset_href(a))
+			hrefs = CSLAddString(hrefs, mem_asset_href(a));
+	}
+	fname = mem_xasprintf("%s.tif", skey);
+	path = mem_path_join(dir, fname);
+	if ((vrt = mem_raster_mosaic_vrt(hrefs, key, err)) == NULL)
+		goto out;
+	rb = json_array();
+	for (int b = 1; b <= GDALGetRasterCount(vrt); b++) {
+		double st[4];
+		json_t *s = json_object(), *bo;
+
+		/* statistics go into the COG's GDAL_METADATA and the item */
+		if (GDALComputeRasterStatistics(GDALGetRasterBand(vrt, b), FALSE, &st[0], &st[1],
+		    &st[2], &st[3], NULL, NULL) != CE_None)
+			continue;
+		json_object_set_new(s, "minimum", json_real(st[0]));
+		json_object_set_new(s, "maximum", json_real(st[1]));
+		json_object_set_new(s, "mean", json_real(st[2]));
+		json_object_set_new(s, "stddev", json_real(st[3]));
+		bo = json_deep_copy(json_array_get(json_object_get(asset, "raster:bands"), b - 1));
+		if (!json_is_object(bo)) {
+			json_decref(bo);
+			bo = json_object();
+		}
+		json_object_set_new(bo, "statistics", s);
+		json_array_append_new(rb, bo);
+	}
+	if (mem_raster_write_cog(vrt, path, o->co, err) < 0) {
+		GDALClose(vrt);
+		json_decref(rb);
+		goto out;
+	}
+	GDALClose(vrt);
+	if (json_array_size(rb) > 0)
+		json_object_set(asset, "raster:bands", rb);
+	json_decref(rb);
+	if ((ds = mem_raster_open(path, NULL)) != NULL) {
+		mem_raster_proj_fields(ds, asset);
+		GDALClose(ds);
+	}
+	if (mem_file_checksum(path, sum, &size, err) < 0)
+		goto out;
+	json_object_set_new(asset, "href", json_string(fname));
+	json_object_set_new(asset, "type",
+	    json_string("image/tiff; application=geotiff; profile=cloud-optimized"));
+	json_object_set_new(asset, "file:size", json_integer((json_int_t)size));
+	json_object_set_new(asset, "file:checksum", json_string(sum));
+	json_object_del(asset, "mem:source_href");
+	rc = 0;
+out:
+	CSLDestroy(hrefs);
+	free(skey);
+	free(fname);
+	free(path);
+	return rc;
+}
+
+json_t *
+mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts *o,
+    int *skipped, struct mem_err *err)
+{
+	const char *gkey, *coll, *key;
+	json_t *g, *params, *stored = NULL, *out = NULL, *assets, *links, *a, *props, *geom, *bba;
+	json_t **items;
+	char date[11], *id, *sid, *scoll, *cdir, *dir, *jname, *jpath, *rel, *rbase;
+	double bb[4] = { INFINITY, INFINITY, -INFINITY, -INFINITY }, t0 = INFINITY;
+	size_t n, i, j = 0, first = 0;
+	void *iter = json_object_iter(m->groups);
+
+	*skipped = 0;
+	while (iter && j++ < index)
+		iter = json_object_iter_next(m->groups, iter);
+	if (iter == NULL) {
+		mem_err_set(err, MEM_EUSAGE, "no mosaic %zu", index);
+		return NULL;
+	}
+	gkey = json_object_iter_key(iter);
+	g = json_object_iter_value(iter);
+	n = json_array_size(g);
+	items = mem_xmalloc(n * sizeof *items);
+	for (i = 0; i < n; i++)
+		items[i] = json_array_get(g, i);
+	qsort(items, n, sizeof *items, cmp_item_id);
+	coll = collection_of(items[0]);
+	snprintf(date, sizeof date, "%s", strchr(gkey, '\t') + 1);
+	/* the id: the tiles it is made of, so a rerun over the same tiles skips it */
+	params = json_pack("{s:s, s:[]}", "mosaic", date, "items");
+	for (i = 0; i < n; i++)
+		json_array_append_new(json_object_get(params, "items"),
+		    json_string(mem_item_id(items[i])));
+	{
+		char *stem = mem_xasprintf("%s-mosaic-%s", coll, date);
+
+		id = mem_item_derive_id(stem, "mem-store", params);
+		free(stem);
+	}
+	json_decref(params);
+	scoll = mem_path_safe_name(coll);
+	sid = mem_path_safe_name(id);
+	cdir = mem_path_join(o->outdir, scoll);
+	dir = mem_path_join(cdir, sid);
+	jname = mem_xasprintf("%s.json", sid);
+	jpath = mem_path_join(dir, jname);
+	rel = mem_xasprintf("%s/%s", scoll, sid);
+	rbase = o->remote ? mem_xasprintf("%s/%s", o->remote, rel) : NULL;
+	remote_check(o, rel, jpath);
+	if (mem_path_exists(jpath) && (stored = json_load_file(jpath, 0, NULL)) != NULL) {
+		*skipped = 1;
+		out = absolute_copy(stored, dir, rbase);
+		goto done;
+	}
+	if (mem_workdir(dir, err) < 0)
+		goto done;
+	for (i = 0; i < n; i++) {
+		double b[4];
+		struct mem_interval tv;
+
+		if (mem_item_bbox(items[i], b, NULL) == 0) {
+			bb[0] = fmin(bb[0], b[0]);
+			bb[1] = fmin(bb[1], b[1]);
+			bb[2] = fmax(bb[2], b[2]);
+			bb[3] = fmax(bb[3], b[3]);
+		}
+		if (mem_item_time(items[i], &tv, NULL) == 0 && tv.start < t0) {
+			t0 = tv.start;
+			first = i;
+		}
+	}
+	stored = json_object();
+	json_object_set_new(stored, "type", json_string("Feature"));
+	json_object_set_new(stored, "stac_version", json_string(MEM_STAC_VERSION));
+	a = json_object_get(items[first], "stac_extensions");
+	json_object_set_new(stored, "stac_extensions", a ? json_deep_copy(a) : json_array());
+	json_object_set_new(stored, "id", json_string(id));
+	json_object_set_new(stored, "collection", json_string(coll));
+	bba = json_pack("[ffff]", bb[0], bb[1], bb[2], bb[3]);
+	geom = json_pack("{s:s, s:[[[ff],[ff],[ff],[ff],[ff]]]}", "type", "Polygon", "coordinates",
+	    bb[0], bb[1], bb[2], bb[1], bb[2], bb[3], bb[0], bb[3], bb[0], bb[1]);
+	json_object_set_new(stored, "geometry", geom);
+	json_object_set_new(stored, "bbox", bba);
+	/* the earliest tile's properties, less what belonged to one tile */
+	props = json_deep_copy(json_object_get(items[first], "properties"));
+	json_object_del(props, "mem:grid");
+	json_object_del(props, "proj:transform");
+	json_object_del(props, "proj:shape");
+	json_object_del(props, "proj:bbox");
+	json_object_set_new(props, "mem:mosaic_of", json_integer((json_int_t)n));
+	json_object_set_new(stored, "properties", props);
+	links = json_array();
+	{
+		json_t *seen = json_object();
+
+		for (i = 0; i < n; i++) {
+			size_t k;
+			json_t *l;
+
+			json_array_foreach(json_object_get(items[i], "links"), k, l) {
+				const char *rel = json_string_value(json_object_get(l, "rel"));
+				const char *href = json_string_value(json_object_get(l, "href"));
+
+				if (rel == NULL || strcmp(rel, "derived_from") || href == NULL ||
+				    json_object_get(seen, href))
+					continue;
+				json_object_set_new(seen, href, json_true());
+				json_array_append(links, l);
+			}
+		}
+		json_decref(seen);
+	}
+	json_array_append_new(links, mklink("root", "../../catalog.json", "application/json", NULL));
+	json_array_append_new(links, mklink("parent", "../collection.json", "application/json", NULL));
+	json_array_append_new(links, mklink("collection", "../collection.json", "application/json",
+	    NULL));
+	json_object_set_new(stored, "links", links);
+	assets = json_object();
+	json_object_set_new(stored, "assets", assets);
+	for (i = 0; i < n; i++) {
+		json_object_foreach(json_object_get(items[i], "assets"), key, a) {
+			json_t *sa;
+
+			if (json_object_get(assets, key) || !is_raster(a) || mem_asset_href(a) == NULL)
+				continue;
+			sa = json_deep_copy(a);
+			json_object_del(sa, "file:size");
+			json_object_del(sa, "file:checksum");
+			json_object_set_new(assets, key, sa);
+			if (mosaic_asset(items, n, key, dir, o, sa, err) < 0) {
+				mem_err_prefix(err, "mosaic '%s' asset '%s'", id, key);
+				goto fail;
+			}
+		}
+	}
+	if (json_object_size(assets) == 0) {
+		mem_err_set(err, MEM_EITEM, "mosaic '%s': no raster assets in its %zu items", id, n);
+		goto fail;
+	}
+	/* the item's own projection: the mosaic's, when all its assets share one grid */
+	{
+		json_t *a0 = json_object_iter_value(json_object_iter(assets));
+
+		json_object_set(props, "proj:transform", json_object_get(a0, "proj:transform"));
+		json_object_set(props, "proj:shape", json_object_get(a0, "proj:shape"));
+	}
+	mem_item_add_extension(stored, MEM_EXT_FILE);
+	if (write_json(jpath, stored, err) < 0)
+		goto fail;
+	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)
+		goto fail;
+	out = absolute_copy(stored, dir, rbase);
+	goto done;
+fail:
+	out = NULL;
+done:
+	json_decref(stored);
+	free(rel);
+	free(rbase);
+	free(items);
+	free(id);
+	free(sid);
+	free(scoll);
+	free(cdir);
+	free(dir);
+	free(jname);
+	free(jpath);
+	return out;
 }

@@ -10,9 +10,12 @@
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_string.h>
 #include <gdal.h>
+#include <gdal_utils.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,4 +457,86 @@ mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_em
 	free(stem);
 	GDALClose(ds);
 	return count;
+}
+
+long
+mem_vector_store_gpkg(const char *src, const char *path, const char *table, const char *date,
+    json_t **tables, struct mem_err *err)
+{
+	GDALDatasetH in, out;
+	GDALVectorTranslateOptions *vo;
+	char **argv = NULL, *tmp;
+	long n = 0;
+	int usage = 0, nl;
+
+	if (tables)
+		*tables = NULL;
+	CPLErrorReset();
+	in = GDALOpenEx(src, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+	if (in == NULL) {
+		if (access(src, F_OK) < 0)
+			return mem_err_set(err, MEM_EITEM, "cannot open '%s': No such file or directory",
+			    src);
+		return mem_err_set(err, MEM_EITEM, "cannot open '%s': %s", src,
+		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "not a vector source GDAL can read");
+	}
+	nl = GDALDatasetGetLayerCount(in);
+	argv = CSLAddString(argv, "-f");
+	argv = CSLAddString(argv, "GPKG");
+	argv = CSLAddString(argv, "-lco");
+	argv = CSLAddString(argv, "SPATIAL_INDEX=YES");
+	if (nl == 1 && table) {
+		argv = CSLAddString(argv, "-nln");
+		argv = CSLAddString(argv, table);
+	}
+	vo = GDALVectorTranslateOptionsNew(argv, NULL);
+	CSLDestroy(argv);
+	tmp = mem_tmp_name(path);
+	/* GeoPackage stamps its tables with the time: the item's, for the same bytes each run */
+	CPLSetThreadLocalConfigOption("OGR_CURRENT_DATE", date);
+	CPLErrorReset();
+	out = GDALVectorTranslate(tmp, NULL, 1, &in, vo, &usage);
+	GDALVectorTranslateOptionsFree(vo);
+	if (out != NULL) {
+		json_t *names = json_array();
+
+		for (int i = 0; i < GDALDatasetGetLayerCount(out); i++) {
+			OGRLayerH l = GDALDatasetGetLayer(out, i);
+
+			n += (long)OGR_L_GetFeatureCount(l, TRUE);
+			json_array_append_new(names, json_string(OGR_L_GetName(l)));
+		}
+		if (tables)
+			*tables = names;
+		else
+			json_decref(names);
+		CPLErrorReset();
+		GDALClose(out);		/* stamps last_change: still under the item's date */
+		if (CPLGetLastErrorType() >= CE_Failure)
+			out = NULL;
+	}
+	CPLSetThreadLocalConfigOption("OGR_CURRENT_DATE", NULL);
+	GDALClose(in);
+	if (out == NULL) {
+		mem_err_set(err, MEM_EITEM, "cannot write GeoPackage '%s': %s", path,
+		    mem_fs_full(tmp) ? strerror(ENOSPC) :
+		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "unknown error");
+		unlink(tmp);
+		free(tmp);
+		if (tables) {
+			json_decref(*tables);
+			*tables = NULL;
+		}
+		return -1;
+	}
+	if (mem_commit_file(tmp, path, err) < 0) {
+		free(tmp);
+		if (tables) {
+			json_decref(*tables);
+			*tables = NULL;
+		}
+		return -1;
+	}
+	free(tmp);
+	return n;
 }

@@ -38,4 +38,15 @@ typedef int (*mem_vector_emit_fn)(json_t *item, void *ctx);
 int mem_vector_fetch(const char *src, const struct mem_vector_opts *o, mem_vector_emit_fn emit,
     void *ctx, struct mem_err *err);
 
+/*
+ * Copies the vector source src (a GeoPackage, or anything OGR reads) into
+ * a new GeoPackage at path, atomically: a single layer becomes the table
+ * named table, several keep their names; each table gets an R-tree
+ * spatial index.  date (RFC 3339, may be NULL) stamps the tables, so the
+ * same source gives the same bytes.  *tables (when not NULL) gets a new
+ * JSON array of the table names.  Returns the number of features, or -1.
+ */
+long mem_vector_store_gpkg(const char *src, const char *path, const char *table,
+    const char *date, json_t **tables, struct mem_err *err);
+
 #endif
