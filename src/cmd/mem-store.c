@@ -244,6 +244,7 @@ main(int argc, char **argv)
 		char *safe = mem_path_safe_name(o->outdir + 5);
 
 		if (mem_objstore_configure(endpoint, &err) < 0) {
+			free(safe);
 			mem_cli_error(&cli, &err);
 			mem_raster_done();
 			return mem_cli_exit(&cli);
