@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,14 @@
 #include "objstore.h"
 #include "raster.h"
 #include "store.h"
+#include "tier.h"
 
 static const char usage[] =
 "Usage: mem-store -o DIR [--mosaic] [OPTION]... [MANIFEST]...\n"
 "       mem-store --cube FILE.nc [--append] [OPTION]... [MANIFEST]...\n"
-"       mem-store verify DIR\n"
+"       mem-store tier DIR --to hot|cold [--older-than AGE] [--accessed-before DATE]\n"
+"                          [--dry-run]\n"
+"       mem-store verify DIR|s3://BUCKET/PREFIX [--endpoint URL]\n"
 "Write the items read from MANIFEST files (standard input when none, or -)\n"
 "into DIR: each raster asset as a Cloud Optimized GeoTIFF, each item as STAC\n"
 "JSON with relative hrefs, and a STAC catalog (DIR/catalog.json) over all the\n"
@@ -27,7 +31,10 @@ static const char usage[] =
 "With --cube, write the items' single-band rasters (one grid) into a netCDF-4\n"
 "CF-1.8 datacube (time, y, x; one variable per asset), and a STAC item for it\n"
 "on standard output.  verify checks a stored catalog's links, sizes and\n"
-"checksums, and exits 1 when it finds any problem.\n"
+"checksums, and exits 1 when it finds any problem.  tier moves stored items\n"
+"between the hot tier (COGs in DIR) and the cold one (one uncompressed tar\n"
+"per collection and month, read in place through /vsitar/), keeping the\n"
+"catalog true.\n"
 "\n"
 "  -o, --output DIR        the output directory (required without --cube), or\n"
 "                          s3://BUCKET/PREFIX to store into an object store\n"
@@ -40,14 +47,29 @@ static const char usage[] =
 "                          (http[s]://HOST[:PORT]; keys from AWS_ACCESS_KEY_ID\n"
 "                          and AWS_SECRET_ACCESS_KEY)\n"
 "      --co KEY=VALUE      COG creation option (repeatable; default\n"
-"                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512)\n"
+"                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512;\n"
+"                          COMPRESS=ZSTD|LERC|LERC_DEFLATE|LERC_ZSTD, LEVEL=N,\n"
+"                          MAX_Z_ERROR=E for LERC, PREDICTOR=1|2|3)\n"
+"      --tier hot|cold     the tier to store into: hot (the default) or cold\n"
+"                          (moved into the month's archive at the end of the\n"
+"                          run); each asset gets storage:tier\n"
+"\n"
+"tier options:\n"
+"      --to hot|cold       the tier to move the items to (required)\n"
+"      --older-than AGE    only items whose date ends more than AGE ago\n"
+"                          (N[smhdw], e.g. 30d)\n"
+"      --accessed-before DATE\n"
+"                          only items whose files were last read before DATE\n"
+"                          (YYYY-MM-DD[THH:MM:SSZ]; the file system's atime)\n"
+"      --dry-run           say what would move, change nothing\n"
 "      --catalog-id ID     the catalog's id (default memories)\n"
 "      --title TEXT        the catalog's title\n"
 MEM_CLI_SHARD_HELP
 MEM_CLI_COMMON_HELP("mem-store");
 
 /* mem-store's own long options, above cli.h's shared ones */
-enum { OPT_CUBE = 2000, OPT_APPEND, OPT_MOSAIC, OPT_ENDPOINT };
+enum { OPT_CUBE = 2000, OPT_APPEND, OPT_MOSAIC, OPT_ENDPOINT, OPT_TIER, OPT_TO, OPT_OLDER,
+	OPT_ACCESSED };
 
 static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -55,6 +77,12 @@ static const struct option longopts[] = {
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "mosaic", no_argument, NULL, OPT_MOSAIC },
 	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+	{ "tier", required_argument, NULL, OPT_TIER },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "older-than", required_argument, NULL, OPT_OLDER },
+	{ "accessed-before", required_argument, NULL, OPT_ACCESSED },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	
 	{ "co", required_argument, NULL, OPT_CO },
 	{ "catalog-id", required_argument, NULL, OPT_CATALOG_ID },
 	{ "title", required_argument, NULL, OPT_TITLE },
@@ -65,7 +93,28 @@ struct run {
 	struct mem_store_opts store;
 	struct mem_cube *cube;		/* with --cube */
 	struct mem_mosaic *mosaic;	/* with --mosaic */
+	json_t *cold;			/* with --tier cold: "COLLECTION/ID" -> [collection, id] stored */
 };
+
+/* With --tier cold the stored items are emitted after the move; else now. */
+static void
+emit_stored(struct mem_cli *c, struct run *r, json_t *out)
+{
+	if (r->cold) {
+		const char *coll = json_string_value(json_object_get(out, "collection"));
+		char *sc = mem_path_safe_name(coll ? coll : "items");
+		char *si = mem_path_safe_name(mem_item_id(out));
+		char *k = mem_xasprintf("%s/%s", sc, si);
+
+		json_object_set_new(r->cold, k, json_pack("[ss]", coll ? coll : "items",
+		    mem_item_id(out)));
+		free(k);
+		free(sc);
+		free(si);
+		return;
+	}
+	mem_cli_emit(c, out);
+}
 
 static int
 on_item(struct mem_cli *c, json_t *item, void *ctx)
@@ -97,7 +146,7 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 		c->nfailed++;
 		return 0;
 	}
-	mem_cli_emit(c, out);
+	emit_stored(c, r, out);
 	json_decref(out);
 	return 0;
 }
@@ -110,14 +159,23 @@ on_problem(void *ctx, const char *path, const char *problem)
 
 /* mem-store verify DIR: 0 when the catalog is whole, 1 when anything is wrong. */
 static int
-verify(struct mem_cli *cli, int argc, char **argv)
+verify(struct mem_cli *cli, int argc, char **argv, const char *endpoint)
 {
 	struct mem_store_verified n;
 	struct mem_err err;
 
 	if (argc != 1)
 		mem_cli_usage_error(cli, "verify takes one directory (mem-store verify DIR)");
+	if (endpoint && !mem_objstore_is_url(argv[0]))
+		mem_cli_usage_error(cli, "--endpoint needs s3://BUCKET/PREFIX");
 	mem_err_clear(&err);
+	if (mem_objstore_is_url(argv[0])) {
+		mem_raster_init();
+		if (mem_objstore_configure(endpoint, &err) < 0) {
+			mem_cli_error(cli, &err);
+			return mem_cli_exit(cli);
+		}
+	}
 	if (mem_store_verify(argv[0], on_problem, NULL, &n, &err) < 0) {
 		mem_cli_error(cli, &err);
 		return mem_cli_exit(cli);
@@ -126,6 +184,83 @@ verify(struct mem_cli *cli, int argc, char **argv)
 		fprintf(stderr, "mem-store: verify: '%s': %d documents, %d files, %d problem%s\n",
 		    argv[0], n.documents, n.files, n.problems, n.problems == 1 ? "" : "s");
 	return n.problems ? MEM_EITEM : MEM_OK;
+}
+
+static void
+on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
+    enum mem_tier to)
+{
+	const int *dry = ctx;
+
+	if (dry[1])
+		return;
+	fprintf(stderr, "mem-store: tier: '%s/%s': %s -> %s%s\n", collection, id,
+	    mem_tier_name(from), mem_tier_name(to), dry[0] ? " (dry run)" : "");
+}
+
+/* mem-store tier DIR --to TIER: 0 when every chosen item moved, 1 when some could not. */
+static int
+tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t)
+{
+	struct mem_tier_moved n;
+	struct mem_err err;
+	int ctx[2] = { t->dry_run, cli->quiet };
+
+	if (argc != 1)
+		mem_cli_usage_error(cli, "tier takes one directory (mem-store tier DIR --to TIER)");
+	if ((int)t->to < 0)
+		mem_cli_usage_error(cli, "tier needs --to hot or --to cold");
+	t->dir = argv[0];
+	mem_err_clear(&err);
+	if (mem_tier_move(t, on_move, ctx, &n, &err) < 0) {
+		mem_cli_error(cli, &err);
+		return mem_cli_exit(cli);
+	}
+	if (n.failed)
+		mem_cli_error(cli, &err);
+	if (!cli->quiet)
+		fprintf(stderr, "mem-store: tier: '%s': %d item%s %s to %s, %d archive%s written, "
+		    "%d file%s removed, %d failed\n", argv[0], n.items, n.items == 1 ? "" : "s",
+		    t->dry_run ? "would move" : "moved", mem_tier_name(t->to), n.archives,
+		    n.archives == 1 ? "" : "s", n.removed, n.removed == 1 ? "" : "s", n.failed);
+	return n.failed ? MEM_EITEM : MEM_OK;
+}
+
+/* --tier cold: the items stored by this run go to the cold tier, then out. */
+static void
+finish_cold(struct mem_cli *cli, struct run *r)
+{
+	struct mem_tier_opts t;
+	struct mem_tier_moved n;
+	struct mem_err err;
+	const char *k;
+	json_t *v;
+
+	memset(&t, 0, sizeof t);
+	t.dir = r->store.outdir;
+	t.to = MEM_TIER_COLD;
+	t.older_than = -1;
+	t.accessed_before = NAN;
+	t.only = r->cold;
+	mem_err_clear(&err);
+	if (mem_tier_move(&t, NULL, NULL, &n, &err) < 0 || n.failed) {
+		mem_cli_error(cli, &err);
+		cli->nfailed++;
+	}
+	json_object_foreach(r->cold, k, v) {
+		json_t *out;
+
+		mem_err_clear(&err);
+		out = mem_store_load(r->store.outdir, json_string_value(json_array_get(v, 0)),
+		    json_string_value(json_array_get(v, 1)), &err);
+		if (out == NULL) {
+			mem_cli_error(cli, &err);
+			cli->nfailed++;
+			continue;
+		}
+		mem_cli_emit(cli, out);
+		json_decref(out);
+	}
 }
 
 /* Writes the cube collected from the items, and its item on stdout. */
@@ -164,7 +299,7 @@ finish_mosaic(struct mem_cli *cli, struct run *r)
 			cli->nfailed++;
 			continue;
 		}
-		mem_cli_emit(cli, out);
+		emit_stored(cli, r, out);
 		json_decref(out);
 	}
 }
@@ -177,13 +312,18 @@ main(int argc, char **argv)
 	struct mem_store_opts *o = &run.store;
 	struct mem_cube_opts co;
 	struct mem_err err;
-	int opt, mosaic = 0;
+	int opt, mosaic = 0, store_tier = -1;
 	const char *endpoint = NULL;
+	struct mem_tier_opts to;
 	char *staging = NULL;
 
 	mem_cli_init(&cli, "mem-store", argc, argv);
 	memset(&run, 0, sizeof run);
 	memset(&co, 0, sizeof co);
+	memset(&to, 0, sizeof to);
+	to.to = (enum mem_tier)-1;
+	to.older_than = -1;
+	to.accessed_before = NAN;
 	while ((opt = getopt_long(argc, argv, "hVqj:o:", longopts, NULL)) != -1) {
 		if (mem_cli_common_option(&cli, opt, optarg))
 			continue;
@@ -208,6 +348,26 @@ main(int argc, char **argv)
 		case OPT_ENDPOINT:
 			endpoint = optarg;
 			break;
+		case OPT_TIER:
+			if ((store_tier = mem_tier_parse(optarg)) < 0)
+				mem_cli_usage_error(&cli, "invalid --tier '%s': expected hot or cold", optarg);
+			break;
+		case OPT_TO:
+			if ((int)(to.to = (enum mem_tier)mem_tier_parse(optarg)) < 0)
+				mem_cli_usage_error(&cli, "invalid --to '%s': expected hot or cold", optarg);
+			break;
+		case OPT_OLDER:
+			if (mem_tier_parse_age(optarg, &to.older_than, &err) < 0)
+				mem_cli_usage_error(&cli, "%s", err.msg);
+			break;
+		case OPT_ACCESSED:
+			if (mem_time_parse(optarg, &to.accessed_before, NULL, &err) < 0)
+				mem_cli_usage_error(&cli, "invalid --accessed-before '%s': %s", optarg,
+				    err.msg);
+			break;
+		case OPT_DRY_RUN:
+			to.dry_run = 1;
+			break;
 		case OPT_CO:
 			if (strchr(optarg, '=') == NULL)
 				mem_cli_usage_error(&cli, "invalid --co '%s': expected KEY=VALUE", optarg);
@@ -225,7 +385,22 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "verify") == 0)
-		return verify(&cli, argc - optind - 1, argv + optind + 1);
+		return verify(&cli, argc - optind - 1, argv + optind + 1, endpoint);
+	if (optind < argc && strcmp(argv[optind], "tier") == 0)
+		return tier(&cli, argc - optind - 1, argv + optind + 1, &to);
+	if ((int)to.to >= 0 || to.dry_run || to.older_than >= 0 || !isnan(to.accessed_before))
+		mem_cli_usage_error(&cli, "--to, --older-than, --accessed-before and --dry-run "
+		    "belong to mem-store tier");
+	if (store_tier == MEM_TIER_WARM)
+		mem_cli_usage_error(&cli, "--tier warm is not supported yet: use --cube FILE");
+	if (store_tier >= 0 && o->outdir == NULL)
+		mem_cli_usage_error(&cli, "--tier needs -o DIR");
+	if (store_tier == MEM_TIER_COLD && mem_objstore_is_url(o->outdir))
+		mem_cli_usage_error(&cli, "--tier cold needs a local -o DIR, not an object store");
+	if (store_tier >= 0)
+		o->tier = mem_tier_name((enum mem_tier)store_tier);
+	if (store_tier == MEM_TIER_COLD)
+		run.cold = json_object();
 	if (o->outdir == NULL && co.path == NULL)
 		mem_cli_usage_error(&cli, "no output directory given (-o DIR)");
 	if (co.append && co.path == NULL)
@@ -272,6 +447,10 @@ main(int argc, char **argv)
 	if (run.cube) {
 		finish_cube(&cli, run.cube);
 		mem_cube_free(run.cube);
+	}
+	if (run.cold) {
+		finish_cold(&cli, &run);
+		json_decref(run.cold);
 	}
 	/* the catalog describes whatever is stored, even after a failed item */
 	mem_err_clear(&err);

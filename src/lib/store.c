@@ -19,12 +19,15 @@
 #include <unistd.h>
 
 #include <cpl_string.h>
+#include <cpl_vsi.h>
 
 #include "files.h"
 #include "item.h"
 #include "objstore.h"
 #include "raster.h"
+#include "sha256.h"
 #include "store.h"
+#include "tier.h"
 #include "vector.h"
 
 static int
@@ -323,6 +326,8 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 		json_object_set_new(a, "file:size", json_integer((json_int_t)size));
 		json_object_set_new(a, "file:checksum", json_string(sum));
 		json_object_del(a, "mem:source_href");
+		if (o->tier)
+			json_object_set_new(a, "storage:tier", json_string("hot"));
 		free(skey);
 		free(fname);
 		free(path);
@@ -344,6 +349,8 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 	    NULL));
 	json_object_set_new(stored, "links", keep);
 	mem_item_add_extension(stored, MEM_EXT_FILE);
+	if (o->tier)
+		mem_item_add_extension(stored, MEM_EXT_STORAGE);
 	if (write_json(jpath, stored, err) < 0)
 		goto fail;
 	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)
@@ -361,6 +368,27 @@ done:
 	free(cdir);
 	free(dir);
 	free(jname);
+	free(jpath);
+	return out;
+}
+
+json_t *
+mem_store_load(const char *outdir, const char *collection, const char *id, struct mem_err *err)
+{
+	char *scoll = mem_path_safe_name(collection), *sid = mem_path_safe_name(id);
+	char *dir = mem_xasprintf("%s/%s/%s", outdir, scoll, sid);
+	char *jpath = mem_xasprintf("%s/%s.json", dir, sid);
+	json_error_t jerr;
+	json_t *stored = json_load_file(jpath, 0, &jerr), *out = NULL;
+
+	if (stored == NULL)
+		mem_err_set(err, MEM_EITEM, "cannot read '%s': %s", jpath, jerr.text);
+	else
+		out = absolute_copy(stored, dir, NULL);
+	json_decref(stored);
+	free(scoll);
+	free(sid);
+	free(dir);
 	free(jpath);
 	return out;
 }
@@ -600,10 +628,17 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 	return rc;
 }
 
-/* path for messages: relative when the catalog was named relatively */
+/*
+ * verify reads through GDAL's VSI layer, so that the same walk checks a
+ * catalog on disk and one in an object store (/vsis3/...).
+ */
+
+/* path for messages: relative when the catalog was named relatively, s3:// for the bucket */
 static char *
 shown(const char *abs, int relative)
 {
+	if (strncmp(abs, "/vsis3/", 7) == 0)
+		return mem_xasprintf("s3://%s", abs + 7);
 	return relative ? mem_path_relative(".", abs) : mem_xstrdup(abs);
 }
 
@@ -634,17 +669,105 @@ is_catalog_rel(const char *rel)
 	    !strcmp(rel, "root") || !strcmp(rel, "collection"));
 }
 
-/* Checks a local asset of the document in dir against its file:size and file:checksum. */
+static int
+vsi_exists(const char *path)
+{
+	VSIStatBufL st;
+
+	return VSIStatExL(path, &st, VSI_STAT_EXISTS_FLAG) == 0;
+}
+
+/* Reads a JSON document through VSI; NULL with a reason in why. */
+static json_t *
+vsi_load_json(const char *path, char *why, size_t nwhy)
+{
+	GByte *buf = NULL;
+	vsi_l_offset len = 0;
+	json_error_t jerr;
+	json_t *d;
+
+	if (!VSIIngestFile(NULL, path, &buf, &len, 64 << 20)) {
+		snprintf(why, nwhy, "cannot read it");
+		return NULL;
+	}
+	d = json_loadb((const char *)buf, (size_t)len, 0, &jerr);
+	VSIFree(buf);
+	if (d == NULL)
+		snprintf(why, nwhy, "not JSON: %s (line %d)", jerr.text, jerr.line);
+	return d;
+}
+
+/* The file:checksum of size bytes at start of path (size < 0: to the end); *got the bytes read. */
+static int
+vsi_checksum(const char *path, vsi_l_offset start, long long size, char out[69], long long *got)
+{
+	VSILFILE *f = VSIFOpenL(path, "rb");
+	struct mem_sha256 s;
+	unsigned char dig[32], *buf;
+	size_t r;
+
+	*got = 0;
+	if (f == NULL || VSIFSeekL(f, start, SEEK_SET) != 0) {
+		if (f)
+			VSIFCloseL(f);
+		return -1;
+	}
+	buf = mem_xmalloc(1 << 20);
+	mem_sha256_init(&s);
+	for (;;) {
+		size_t want = 1 << 20;
+
+		if (size >= 0 && (long long)want > size - *got)
+			want = (size_t)(size - *got);
+		if (want == 0 || (r = VSIFReadL(buf, 1, want, f)) == 0)
+			break;
+		mem_sha256_update(&s, buf, r);
+		*got += (long long)r;
+	}
+	free(buf);
+	VSIFCloseL(f);
+	mem_sha256_final(&s, dig);
+	memcpy(out, "1220", 4);
+	mem_hex(dig, 32, out + 4);
+	return 0;
+}
+
+/* The name of the ustar member whose data starts at start, or "" when there is none. */
+static void
+tar_member_name(const char *path, vsi_l_offset start, char name[257])
+{
+	unsigned char h[512];
+	VSILFILE *f;
+
+	name[0] = '\0';
+	if (start < 512 || (f = VSIFOpenL(path, "rb")) == NULL)
+		return;
+	if (VSIFSeekL(f, start - 512, SEEK_SET) == 0 && VSIFReadL(h, 1, 512, f) == 512 &&
+	    memcmp(h + 257, "ustar", 5) == 0) {
+		if (h[345])
+			snprintf(name, 257, "%.155s/%.100s", (char *)h + 345, (char *)h);
+		else
+			snprintf(name, 257, "%.100s", (char *)h);
+	}
+	VSIFCloseL(f);
+}
+
+/*
+ * Checks a local asset of the document in dir against its file:size and
+ * file:checksum; an asset in an archive (archive:href) is the member at
+ * archive:start, which must carry that name.
+ */
 static void
 verify_asset(const char *dir, const char *key, const json_t *a, mem_store_problem_fn fn,
     void *ctx, struct mem_store_verified *n, int relative)
 {
 	const char *href = mem_asset_href(a);
 	const char *want = json_string_value(json_object_get(a, "file:checksum"));
-	json_t *size = json_object_get(a, "file:size");
+	const char *member = json_string_value(json_object_get(a, "archive:href"));
+	json_t *size = json_object_get(a, "file:size"), *jst = json_object_get(a, "archive:start");
 	char *j, *abs, sum[69];
-	off_t got;
-	struct mem_err e;
+	vsi_l_offset start = 0;
+	long long got, len = -1;
 
 	if (href == NULL || mem_href_is_url(href))
 		return;		/* remote assets are another store's to keep */
@@ -652,20 +775,37 @@ verify_asset(const char *dir, const char *key, const json_t *a, mem_store_proble
 	abs = mem_path_absolute(j);
 	free(j);
 	n->files++;
-	if (!mem_path_exists(abs)) {
+	if (!vsi_exists(abs)) {
 		problem(fn, ctx, n, abs, relative, "asset '%s' is missing", key);
 		goto out;
 	}
+	if (member) {
+		char name[257];
+
+		if (!json_is_integer(jst) || !json_is_integer(size) || json_integer_value(jst) < 512) {
+			problem(fn, ctx, n, abs, relative,
+			    "asset '%s': archive:href without archive:start and file:size", key);
+			goto out;
+		}
+		start = (vsi_l_offset)json_integer_value(jst);
+		len = json_integer_value(size);
+		tar_member_name(abs, start, name);
+		if (strcmp(name, member) != 0) {
+			problem(fn, ctx, n, abs, relative,
+			    "asset '%s': no member '%s' at byte %lld of the archive", key, member,
+			    (long long)start);
+			goto out;
+		}
+	}
 	if (want == NULL && !json_is_integer(size))
 		goto out;
-	mem_err_clear(&e);
-	if (mem_file_checksum(abs, sum, &got, &e) < 0) {
-		problem(fn, ctx, n, abs, relative, "%s", e.msg);
+	if (vsi_checksum(abs, start, len, sum, &got) < 0) {
+		problem(fn, ctx, n, abs, relative, "asset '%s': cannot read it", key);
 		goto out;
 	}
 	if (json_is_integer(size) && json_integer_value(size) != (json_int_t)got)
 		problem(fn, ctx, n, abs, relative, "size mismatch: %lld bytes, the item says %lld",
-		    (long long)got, (long long)json_integer_value(size));
+		    got, (long long)json_integer_value(size));
 	if (want && (strlen(want) != 68 || strncmp(want, "1220", 4) != 0))
 		problem(fn, ctx, n, abs, relative,
 		    "checksum '%.20s...' is not a SHA-256 multihash (1220...)", want);
@@ -679,14 +819,20 @@ int
 mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
     struct mem_store_verified *n, struct mem_err *err)
 {
-	char *root = mem_path_join(dir, "catalog.json"), *abs = mem_path_absolute(root);
+	int remote = mem_objstore_is_url(dir);
+	char *root = remote ? mem_objstore_path(dir, "catalog.json") :
+	    mem_path_join(dir, "catalog.json");
+	char *abs = mem_path_absolute(root);
 	json_t *seen = json_object(), *todo = json_array();
-	int relative = dir[0] != '/';
+	int relative = !remote && dir[0] != '/';
 
 	memset(n, 0, sizeof *n);
 	free(root);
-	if (!mem_path_exists(abs)) {
-		mem_err_set(err, MEM_EUSAGE, "verify: no catalog in '%s': no catalog.json", dir);
+	if (remote)
+		VSICurlClearCache();	/* what another writer changed since */
+	if (!vsi_exists(abs)) {
+		mem_err_set(err, remote ? MEM_EITEM : MEM_EUSAGE,
+		    "verify: no catalog in '%s': no catalog.json", dir);
 		free(abs);
 		json_decref(seen);
 		json_decref(todo);
@@ -698,15 +844,15 @@ mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
 	/* a walk over the links, each document once (links go up as well as down) */
 	while (json_array_size(todo) > 0) {
 		char *doc = mem_xstrdup(json_string_value(json_array_get(todo, 0))), *ddir;
-		json_error_t jerr;
+		char why[300];
 		json_t *d, *l, *a;
 		const char *key;
 		size_t i;
 
 		json_array_remove(todo, 0);
-		d = json_load_file(doc, 0, &jerr);
+		d = vsi_load_json(doc, why, sizeof why);
 		if (d == NULL) {
-			problem(fn, ctx, n, doc, relative, "not JSON: %s (line %d)", jerr.text, jerr.line);
+			problem(fn, ctx, n, doc, relative, "%s", why);
 			free(doc);
 			continue;
 		}
@@ -722,9 +868,11 @@ mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
 			j = mem_path_join(ddir, href);
 			target = mem_path_absolute(j);
 			free(j);
-			if (!mem_path_exists(target))
+			if (json_object_get(seen, target) != NULL)
+				;
+			else if (!vsi_exists(target))
 				problem(fn, ctx, n, doc, relative, "broken link: rel=%s href '%s'", rel, href);
-			else if (json_object_get(seen, target) == NULL) {
+			else {
 				json_object_set_new(seen, target, json_true());
 				json_array_append_new(todo, json_string(target));
 			}
@@ -876,6 +1024,8 @@ mosaic_asset(json_t **items, size_t n, const char *key, const char *dir,
 	json_object_set_new(asset, "file:size", json_integer((json_int_t)size));
 	json_object_set_new(asset, "file:checksum", json_string(sum));
 	json_object_del(asset, "mem:source_href");
+	if (o->tier)
+		json_object_set_new(asset, "storage:tier", json_string("hot"));
 	rc = 0;
 out:
 	CSLDestroy(hrefs);
@@ -1032,6 +1182,8 @@ mem_mosaic_store(struct mem_mosaic *m, size_t index, const struct mem_store_opts
 		json_object_set(props, "proj:shape", json_object_get(a0, "proj:shape"));
 	}
 	mem_item_add_extension(stored, MEM_EXT_FILE);
+	if (o->tier)
+		mem_item_add_extension(stored, MEM_EXT_STORAGE);
 	if (write_json(jpath, stored, err) < 0)
 		goto fail;
 	if (o->remote && remote_publish(o, stored, dir, rel, jpath, err) < 0)

@@ -21,6 +21,7 @@ struct mem_store_opts {
 	char **co;		/* COG creation options KEY=VALUE, NULL-terminated */
 	const char *catalog_id;
 	const char *title;
+	const char *tier;	/* with --tier: each stored asset's storage:tier is "hot" */
 };
 
 /*
@@ -30,6 +31,13 @@ struct mem_store_opts {
  * JSON present) is not written again; *skipped is then set.
  */
 json_t *mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
+    struct mem_err *err);
+
+/*
+ * Returns a new copy of the item stored as outdir/COLLECTION/ID/ID.json,
+ * with absolute hrefs, as mem_store_item emits it.
+ */
+json_t *mem_store_load(const char *outdir, const char *collection, const char *id,
     struct mem_err *err);
 
 /*
@@ -80,12 +88,14 @@ struct mem_store_verified {
 };
 
 /*
- * Checks the catalog stored in dir: from dir/catalog.json, every child,
+ * Checks the catalog stored in dir (or s3://BUCKET/PREFIX, read through
+ * /vsis3/ once mem_objstore_configure is done): from dir/catalog.json, every child,
  * item, parent, root and collection link resolves to a file that parses,
  * and every local asset exists with the file:size and file:checksum its
- * item states (the checksum recomputed).  Calls fn with each problem and
+ * item states (the checksum recomputed); an asset in a cold-tier archive
+ * is the member at its archive:start, under its archive:href name.  Calls fn with each problem and
  * counts them in *n.  Returns 0 when the walk was done (problems or not),
- * -1 (MEM_EUSAGE) when dir holds no catalog.json.
+ * -1 when dir holds no catalog.json (MEM_EUSAGE; MEM_EITEM for a bucket).
  */
 int mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
     struct mem_store_verified *n, struct mem_err *err);

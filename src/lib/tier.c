@@ -1,0 +1,741 @@
+/*
+ * tier.c - moves stored items between the hot tier (files in the item's
+ * folder) and the cold one (members of a per-collection, per-month ustar
+ * archive); see tier.h for the layout and the order of the steps that
+ * keeps the catalog true when a move is killed.
+ *
+ * The archive of a group (collection and month) is derived from the set of
+ * items that are to be cold in it: any change of that set writes a new
+ * archive with all of them, points each item at it, then removes the old
+ * archive.  Members keep their bytes, so an item already cold only has its
+ * href and offsets changed.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "item.h"
+#include "sha256.h"
+#include "tar.h"
+#include "tier.h"
+
+static const char *const tier_names[] = { "hot", "warm", "cold" };
+
+int
+mem_tier_parse(const char *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (s && strcmp(s, tier_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+mem_tier_name(enum mem_tier t)
+{
+	return (unsigned)t < 3 ? tier_names[t] : "?";
+}
+
+int
+mem_tier_parse_age(const char *s, double *seconds, struct mem_err *err)
+{
+	char *end;
+	double v = strtod(s, &end), unit = 1;
+
+	if (end == s || v < 0 || !isfinite(v))
+		goto bad;
+	if (*end && end[1] == '\0') {
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		case 'w': unit = 7 * 86400; break;
+		default: goto bad;
+		}
+	} else if (*end)
+		goto bad;
+	*seconds = v * unit;
+	return 0;
+bad:
+	return mem_err_set(err, MEM_EUSAGE, "invalid age '%s': expected a number and s, m, h, d or w",
+	    s);
+}
+
+/* One stored item of a collection. */
+struct entry {
+	char *id, *dir, *jpath;
+	json_t *item;		/* as stored, relative hrefs */
+	int cold, selected, movable;
+	char period[8];		/* YYYY-MM */
+};
+
+static int
+is_local(const char *href)
+{
+	return href && !mem_href_is_url(href) && href[0] != '/';
+}
+
+static int
+item_is_cold(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
+		if (json_object_get(a, "archive:href"))
+			return 1;
+	return 0;
+}
+
+static int
+has_local_assets(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
+		if (is_local(mem_asset_href(a)))
+			return 1;
+	return 0;
+}
+
+/* The latest access time of the item's files (its archive when cold). */
+static double
+item_atime(const struct entry *e)
+{
+	const char *key;
+	json_t *a;
+	double t = -INFINITY;
+
+	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		struct stat st;
+		char *p;
+
+		if (!is_local(h))
+			continue;
+		p = mem_path_join(e->dir, h);
+		if (stat(p, &st) == 0)
+			t = fmax(t, (double)st.st_atim.tv_sec + st.st_atim.tv_nsec * 1e-9);
+		free(p);
+	}
+	return t;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static size_t
+list_dir(const char *dir, int want_dirs, char ***out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		char *p;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = mem_path_join(dir, de->d_name);
+		if (stat(p, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))) {
+			names = mem_xrealloc(names, (n + 1) * sizeof *names);
+			names[n++] = mem_xstrdup(de->d_name);
+		}
+		free(p);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_str);
+	*out = names;
+	return n;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static void
+entries_free(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].id);
+		free(e[i].dir);
+		free(e[i].jpath);
+		json_decref(e[i].item);
+	}
+	free(e);
+}
+
+/* The items of DIR/COLL, with the filters of o applied. */
+static size_t
+load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdir,
+    struct entry **out)
+{
+	char **ids;
+	size_t nid = list_dir(cdir, 1, &ids), n = 0;
+	struct entry *es = NULL;
+	double now = (double)time(NULL);
+
+	for (size_t i = 0; i < nid; i++) {
+		char *dir = mem_path_join(cdir, ids[i]);
+		char *jpath = mem_xasprintf("%s/%s.json", dir, ids[i]);
+		json_t *item = json_load_file(jpath, 0, NULL);
+		struct entry *e;
+		char date[11];
+
+		if (item == NULL) {
+			free(dir);
+			free(jpath);
+			continue;
+		}
+		es = mem_xrealloc(es, (n + 1) * sizeof *es);
+		e = &es[n++];
+		memset(e, 0, sizeof *e);
+		e->id = mem_xstrdup(ids[i]);
+		e->dir = dir;
+		e->jpath = jpath;
+		e->item = item;
+		e->cold = item_is_cold(item);
+		e->movable = has_local_assets(item) && mem_item_date(item, date, NULL) == 0;
+		if (e->movable)
+			snprintf(e->period, sizeof e->period, "%.7s", date);
+		e->selected = e->movable;
+		if (e->selected && o->only) {
+			char *k = mem_xasprintf("%s/%s", coll, ids[i]);
+
+			e->selected = json_object_get(o->only, k) != NULL;
+			free(k);
+		}
+		if (e->selected && o->older_than >= 0) {
+			struct mem_interval tv;
+
+			e->selected = mem_item_time(item, &tv, NULL) == 0 &&
+			    tv.end < now - o->older_than;
+		}
+		if (e->selected && !isnan(o->accessed_before))
+			e->selected = item_atime(e) < o->accessed_before;
+	}
+	free_names(ids, nid);
+	*out = es;
+	return n;
+}
+
+/* One file of a group's archive: where its bytes are now, and its asset. */
+struct member {
+	char *name;		/* ID/FILE */
+	char *src;		/* the hot file, or the archive holding it */
+	off_t from, size;
+	const char *checksum;
+	struct entry *e;
+	const char *key;	/* the asset */
+};
+
+static int
+cmp_member(const void *a, const void *b)
+{
+	return strcmp(((const struct member *)a)->name, ((const struct member *)b)->name);
+}
+
+static void
+members_free(struct member *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].name);
+		free(m[i].src);
+	}
+	free(m);
+}
+
+static int
+write_item(const char *path, const json_t *v, struct mem_err *err)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	size_t n;
+	int rc;
+
+	if (s == NULL)
+		return mem_err_set(err, MEM_EITEM, "cannot serialise '%s'", path);
+	n = strlen(s);
+	s = mem_xrealloc(s, n + 2);
+	s[n] = '\n';
+	s[n + 1] = '\0';
+	rc = mem_write_file_atomic(path, s, n + 1, err);
+	free(s);
+	return rc;
+}
+
+/*
+ * The members of the group's items, checked against the checksums their
+ * items state; an item whose file is missing or changed is left out of
+ * the group (and counted failed), so no broken file goes cold.
+ */
+static size_t
+group_members(struct entry **g, size_t ng, struct member **out, struct mem_tier_moved *n,
+    struct mem_err *err)
+{
+	struct member *m = NULL;
+	size_t nm = 0;
+
+	for (size_t i = 0; i < ng; i++) {
+		struct entry *e = g[i];
+		size_t first = nm;
+		const char *key;
+		json_t *a;
+		int bad = 0;
+
+		json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+			const char *h = mem_asset_href(a), *ah, *want;
+			json_t *js = json_object_get(a, "file:size"), *jst;
+			struct member *mm;
+
+			if (!is_local(h))
+				continue;
+			want = json_string_value(json_object_get(a, "file:checksum"));
+			m = mem_xrealloc(m, (nm + 1) * sizeof *m);
+			mm = &m[nm++];
+			memset(mm, 0, sizeof *mm);
+			mm->e = e;
+			mm->key = key;
+			mm->checksum = want;
+			mm->src = mem_path_join(e->dir, h);
+			if ((ah = json_string_value(json_object_get(a, "archive:href"))) != NULL) {
+				jst = json_object_get(a, "archive:start");
+				mm->name = mem_xstrdup(ah);
+				mm->from = (off_t)json_integer_value(jst);
+				mm->size = (off_t)json_integer_value(js);
+				if (!json_is_integer(jst) || !json_is_integer(js) || want == NULL) {
+					mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': archive:start or file:size missing",
+					    e->id, key);
+					bad = 1;
+				}
+			} else {
+				char sum[69];
+				off_t size;
+
+				mm->name = mem_xasprintf("%s/%s", e->id, mem_path_basename(h));
+				if (mem_file_checksum(mm->src, sum, &size, err) < 0) {
+					mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+					bad = 1;
+				} else if (want && strcasecmp(want, sum) != 0) {
+					mem_err_set(err, MEM_EITEM,
+					    "item '%s' asset '%s': '%s' does not match its file:checksum; not moved",
+					    e->id, key, mm->src);
+					bad = 1;
+				}
+				mm->size = size;
+				mm->from = 0;
+			}
+		}
+		if (bad) {
+			for (size_t k = first; k < nm; k++) {
+				free(m[k].name);
+				free(m[k].src);
+			}
+			nm = first;
+			n->failed++;
+			e->movable = 0;
+		}
+	}
+	if (nm)
+		qsort(m, nm, sizeof *m, cmp_member);
+	*out = m;
+	return nm;
+}
+
+/* archive-PERIOD-HASH.tar, HASH from the members' names and checksums */
+static char *
+archive_name(const char *period, struct member *m, size_t nm)
+{
+	struct mem_sha256 s;
+	unsigned char dig[32];
+	char hex[65];
+
+	mem_sha256_init(&s);
+	for (size_t i = 0; i < nm; i++) {
+		mem_sha256_update(&s, m[i].name, strlen(m[i].name) + 1);
+		if (m[i].checksum)
+			mem_sha256_update(&s, m[i].checksum, strlen(m[i].checksum));
+		mem_sha256_update(&s, "\n", 1);
+	}
+	mem_sha256_final(&s, dig);
+	mem_hex(dig, 32, hex);
+	return mem_xasprintf("archive-%s-%.12s.tar", period, hex);
+}
+
+/* The asset of a cold item, pointing at member mm of archive aname at start. */
+static void
+set_cold(json_t *a, const struct member *mm, const char *aname, off_t start, off_t size)
+{
+	const char *type = json_string_value(json_object_get(a, "type"));
+	char *href = mem_xasprintf("../%s", aname);
+
+	if (json_object_get(a, "archive:type") == NULL && type)
+		json_object_set_new(a, "archive:type", json_string(type));
+	json_object_set_new(a, "href", json_string(href));
+	json_object_set_new(a, "type", json_string("application/x-tar"));
+	json_object_set_new(a, "archive:href", json_string(mm->name));
+	json_object_set_new(a, "archive:format", json_string("application/x-tar"));
+	json_object_set_new(a, "archive:start", json_integer((json_int_t)start));
+	json_object_set_new(a, "archive:end", json_integer((json_int_t)(start + size - 1)));
+	json_object_set_new(a, "file:size", json_integer((json_int_t)size));
+	json_object_set_new(a, "storage:tier", json_string("cold"));
+	free(href);
+}
+
+/* Removes the files of a cold item's folder other than its JSON: an interrupted move's. */
+static void
+clean_cold_dir(struct entry *e, struct mem_tier_moved *n)
+{
+	char **files;
+	size_t nf = list_dir(e->dir, 0, &files);
+	char *jname = mem_xasprintf("%s.json", e->id);
+
+	for (size_t i = 0; i < nf; i++) {
+		char *p;
+
+		if (strcmp(files[i], jname) == 0)
+			continue;
+		p = mem_path_join(e->dir, files[i]);
+		if (unlink(p) == 0)
+			n->removed++;
+		free(p);
+	}
+	free(jname);
+	free_names(files, nf);
+}
+
+/*
+ * Makes the group's archive hold exactly the items of g (all to be cold),
+ * and points them at it.
+ */
+static int
+pack(const struct mem_tier_opts *o, const char *coll, const char *cdir, const char *period,
+    struct entry **g, size_t ng, mem_tier_fn fn, void *ctx, struct mem_tier_moved *n,
+    struct mem_err *err)
+{
+	struct member *m;
+	size_t nm = group_members(g, ng, &m, n, err), i;
+	char *aname, *apath;
+	off_t *starts;
+	int current = 1, rc = 0;
+
+	if (nm == 0) {
+		free(m);
+		return 0;
+	}
+	aname = archive_name(period, m, nm);
+	apath = mem_path_join(cdir, aname);
+	for (i = 0; i < nm && current; i++) {
+		const char *h = mem_asset_href(json_object_get(json_object_get(m[i].e->item, "assets"),
+		    m[i].key));
+
+		current = m[i].e->cold && h && strcmp(mem_path_basename(h), aname) == 0;
+	}
+	if (current || o->dry_run) {
+		for (i = 0; i < ng && o->dry_run; i++)
+			if (!g[i]->cold && g[i]->movable) {
+				n->items++;
+				if (fn)
+					fn(ctx, coll, g[i]->id, MEM_TIER_HOT, MEM_TIER_COLD);
+			}
+		goto out;
+	}
+	starts = mem_xcalloc(nm, sizeof *starts);
+	if (mem_path_exists(apath)) {
+		/* a previous move wrote it and was stopped: its members are these */
+		struct mem_tar_member *tm;
+		ssize_t nt = mem_tar_list(apath, &tm, err);
+
+		for (i = 0; i < nm && nt >= 0; i++) {
+			ssize_t k;
+
+			for (k = 0; k < nt && strcmp(tm[k].name, m[i].name); k++)
+				;
+			if (k == nt || tm[k].size != m[i].size) {
+				mem_err_set(err, MEM_EITEM, "'%s' lacks '%s'", apath, m[i].name);
+				nt = -1;
+			} else
+				starts[i] = tm[k].start;
+		}
+		if (nt >= 0)
+			mem_tar_members_free(tm, (size_t)nt);
+		if (nt < 0 && unlink(apath) == 0)
+			n->removed++;	/* not ours after all: written again below */
+		else if (nt >= 0)
+			goto point;
+	}
+	{
+		struct mem_tar *t = mem_tar_create(apath, err);
+
+		if (t == NULL) {
+			rc = -1;
+			free(starts);
+			goto out;
+		}
+		for (i = 0; i < nm; i++)
+			if (mem_tar_add(t, m[i].name, m[i].src, m[i].from, m[i].size, &starts[i],
+			    err) < 0)
+				break;
+		if (i < nm) {
+			mem_tar_abort(t);
+			rc = -1;
+			free(starts);
+			goto out;
+		}
+		if (mem_tar_commit(t, err) < 0) {
+			rc = -1;
+			free(starts);
+			goto out;
+		}
+		n->archives++;
+	}
+point:
+	/* each item now points at the new archive, one atomic replace each */
+	for (i = 0; i < ng; i++) {
+		struct entry *e = g[i];
+		json_t *next = json_deep_copy(e->item);
+		int was_cold = e->cold;
+
+		if (!e->movable) {
+			json_decref(next);
+			continue;
+		}
+		for (size_t k = 0; k < nm; k++) {
+			if (m[k].e != e)
+				continue;
+			set_cold(json_object_get(json_object_get(next, "assets"), m[k].key), &m[k],
+			    aname, starts[k], m[k].size);
+		}
+		mem_item_add_extension(next, MEM_EXT_STORAGE);
+		if (write_item(e->jpath, next, err) < 0) {
+			json_decref(next);
+			n->failed++;
+			continue;
+		}
+		json_decref(e->item);
+		e->item = next;
+		e->cold = 1;
+		if (!was_cold) {
+			n->items++;
+			if (fn)
+				fn(ctx, coll, e->id, MEM_TIER_HOT, MEM_TIER_COLD);
+		}
+	}
+	free(starts);
+out:
+	members_free(m, nm);
+	free(aname);
+	free(apath);
+	return rc;
+}
+
+/* Brings a cold item's members back into its folder, then points the item at them. */
+static int
+restore(struct entry *e, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		const char *ah = json_string_value(json_object_get(a, "archive:href"));
+		const char *type = json_string_value(json_object_get(a, "archive:type"));
+		json_t *js = json_object_get(a, "file:size"), *jst = json_object_get(a, "archive:start");
+		const char *fname;
+		char *apath, *dst;
+		int rc;
+
+		if (!is_local(h) || ah == NULL)
+			continue;
+		if (!json_is_integer(js) || !json_is_integer(jst)) {
+			json_decref(next);
+			return mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s': archive:start or file:size missing", e->id, key);
+		}
+		fname = mem_path_basename(ah);
+		apath = mem_path_join(e->dir, h);
+		dst = mem_path_join(e->dir, fname);
+		rc = mem_tar_extract(apath, (off_t)json_integer_value(jst),
+		    (off_t)json_integer_value(js),
+		    json_string_value(json_object_get(a, "file:checksum")), dst, err);
+		free(apath);
+		free(dst);
+		if (rc < 0) {
+			json_decref(next);
+			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+		}
+		json_object_set_new(a, "href", json_string(fname));
+		if (type)
+			json_object_set_new(a, "type", json_string(type));
+		json_object_del(a, "archive:href");
+		json_object_del(a, "archive:type");
+		json_object_del(a, "archive:format");
+		json_object_del(a, "archive:start");
+		json_object_del(a, "archive:end");
+		json_object_set_new(a, "storage:tier", json_string("hot"));
+	}
+	mem_item_add_extension(next, MEM_EXT_STORAGE);
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_decref(e->item);
+	e->item = next;
+	e->cold = 0;
+	return 0;
+}
+
+/* Removes the archives of the collection that no item names, and a cold item's stray files. */
+static void
+collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_moved *n)
+{
+	char **files;
+	size_t nf = list_dir(cdir, 0, &files);
+	json_t *used = json_object();
+
+	for (size_t i = 0; i < ne; i++) {
+		const char *key;
+		json_t *a;
+
+		if (!es[i].cold)
+			continue;
+		clean_cold_dir(&es[i], n);
+		json_object_foreach(json_object_get(es[i].item, "assets"), key, a) {
+			const char *h = mem_asset_href(a);
+
+			if (h && json_object_get(a, "archive:href"))
+				json_object_set_new(used, mem_path_basename(h), json_true());
+		}
+	}
+	for (size_t i = 0; i < nf; i++) {
+		size_t l = strlen(files[i]);
+
+		if (strncmp(files[i], "archive-", 8) || l < 4 || strcmp(files[i] + l - 4, ".tar") ||
+		    json_object_get(used, files[i]))
+			continue;
+		{
+			char *p = mem_path_join(cdir, files[i]);
+
+			if (unlink(p) == 0)
+				n->removed++;
+			free(p);
+		}
+	}
+	json_decref(used);
+	free_names(files, nf);
+}
+
+/* Moves the selected items of one collection, then packs each month's cold items. */
+static int
+move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn, void *ctx,
+    struct mem_tier_moved *n, struct mem_err *err)
+{
+	char *cdir = mem_path_join(o->dir, coll);
+	struct entry *es, **g;
+	size_t ne, i, j;
+	json_t *periods = json_object();
+	const char *period;
+	json_t *v;
+
+	mem_sweep_tmp(cdir);
+	ne = load_collection(o, coll, cdir, &es);
+	if (o->to == MEM_TIER_HOT) {
+		for (i = 0; i < ne; i++) {
+			struct mem_err e2;
+
+			if (!es[i].cold || !es[i].selected)
+				continue;
+			if (o->dry_run) {
+				n->items++;
+				if (fn)
+					fn(ctx, coll, es[i].id, MEM_TIER_COLD, MEM_TIER_HOT);
+				continue;
+			}
+			mem_err_clear(&e2);
+			if (restore(&es[i], &e2) < 0) {
+				*err = e2;
+				n->failed++;
+				continue;
+			}
+			n->items++;
+			if (fn)
+				fn(ctx, coll, es[i].id, MEM_TIER_COLD, MEM_TIER_HOT);
+		}
+	}
+	/*
+	 * the months with items to be cold: those already, and those selected
+	 * (a dry run towards hot has nothing more to say)
+	 */
+	for (i = 0; i < ne && !(o->dry_run && o->to == MEM_TIER_HOT); i++)
+		if (es[i].movable && (es[i].cold || (o->to == MEM_TIER_COLD && es[i].selected)))
+			json_object_set_new(periods, es[i].period, json_true());
+	g = mem_xmalloc((ne ? ne : 1) * sizeof *g);
+	json_object_foreach(periods, period, v) {
+		size_t ng = 0;
+
+		for (j = 0; j < ne; j++) {
+			int want = es[j].movable && (es[j].cold ||
+			    (o->to == MEM_TIER_COLD && es[j].selected));
+
+			if (want && strcmp(es[j].period, period) == 0)
+				g[ng++] = &es[j];
+		}
+		if (pack(o, coll, cdir, period, g, ng, fn, ctx, n, err) < 0)
+			n->failed++;
+	}
+	free(g);
+	/* the moved-from copies, once no item names them */
+	if (!o->dry_run)
+		collect_garbage(cdir, es, ne, n);
+	json_decref(periods);
+	entries_free(es, ne);
+	free(cdir);
+	return 0;
+}
+
+int
+mem_tier_move(const struct mem_tier_opts *o, mem_tier_fn fn, void *ctx,
+    struct mem_tier_moved *n, struct mem_err *err)
+{
+	char *cat = mem_path_join(o->dir, "catalog.json"), **colls;
+	size_t nc;
+
+	memset(n, 0, sizeof *n);
+	if (!mem_path_exists(cat)) {
+		free(cat);
+		return mem_err_set(err, MEM_EUSAGE, "tier: no catalog in '%s': no catalog.json",
+		    o->dir);
+	}
+	free(cat);
+	if (o->to == MEM_TIER_WARM)
+		return mem_err_set(err, MEM_EUSAGE,
+		    "tier: moving items to warm is not supported yet (use mem-store --cube FILE)");
+	nc = list_dir(o->dir, 1, &colls);
+	for (size_t i = 0; i < nc; i++)
+		move_collection(o, colls[i], fn, ctx, n, err);
+	free_names(colls, nc);
+	return 0;
+}
