@@ -448,14 +448,14 @@ main(int argc, char **argv)
 		finish_cube(&cli, run.cube);
 		mem_cube_free(run.cube);
 	}
-	if (run.cold) {
-		finish_cold(&cli, &run);
-		json_decref(run.cold);
-	}
 	/* the catalog describes whatever is stored, even after a failed item */
 	mem_err_clear(&err);
 	if (o->outdir && mem_store_finish(o, &err) < 0)
 		mem_cli_error(&cli, &err);
+	if (run.cold) {
+		finish_cold(&cli, &run);
+		json_decref(run.cold);
+	}
 	mem_cli_list_free(o->co);
 	free(staging);
 	mem_raster_done();
