@@ -414,6 +414,12 @@ main(int argc, char **argv)
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
+	if (o->co && mem_raster_check_cog_options(o->co, &err) < 0) {
+		mem_cli_error(&cli, &err);
+		mem_cli_list_free(o->co);
+		mem_raster_done();
+		return mem_cli_exit(&cli);
+	}
 	if (o->outdir && mem_objstore_is_url(o->outdir)) {
 		/* everything is written to a staging copy under the workdir, then uploaded */
 		char *safe = mem_path_safe_name(o->outdir + 5);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -302,6 +303,27 @@ commit_dataset(GDALDatasetH out, char *tmp, const char *path, enum mem_status st
 }
 
 int
+mem_raster_check_cog_options(char **opts, struct mem_err *err)
+{
+	GDALDriverH drv = GDALGetDriverByName("COG");
+	int ok;
+
+	if (drv == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no COG driver (GDAL >= 3.1 needed)");
+	if (opts == NULL)
+		return 0;
+	/* GDAL warns about the bad option and would then write a COG without it */
+	CPLErrorReset();
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	ok = GDALValidateCreationOptions(drv, (CSLConstList)opts);
+	CPLPopErrorHandler();
+	if (!ok)
+		return mem_err_set(err, MEM_EUSAGE, "invalid --co: %s",
+		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "refused by the COG driver");
+	return 0;
+}
+
+int
 mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err)
 {
 	GDALDriverH drv = GDALGetDriverByName("COG");
@@ -322,12 +344,25 @@ mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem
 			co = CSLSetNameValue(co, key, val);
 		CPLFree(key);
 	}
-	/* DEFLATE and ZSTD want a predictor: 2 for integers, 3 for floats */
-	if (CSLFetchNameValue(co, "PREDICTOR") == NULL && GDALGetRasterCount(src) > 0) {
+	/*
+	 * DEFLATE, ZSTD, LZW and LZMA want a predictor: 2 for integers, 3 for
+	 * floats; LERC (and LERC_DEFLATE, LERC_ZSTD) has its own, with
+	 * MAX_Z_ERROR as the error allowed per value (0: lossless)
+	 */
+	if (CSLFetchNameValue(co, "PREDICTOR") == NULL && GDALGetRasterCount(src) > 0 &&
+	    strncasecmp(CSLFetchNameValueDef(co, "COMPRESS", ""), "LERC", 4) != 0 &&
+	    strcasecmp(CSLFetchNameValueDef(co, "COMPRESS", ""), "NONE") != 0) {
 		GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(src, 1));
 
 		co = CSLSetNameValue(co, "PREDICTOR",
 		    GDALDataTypeIsFloating(t) ? "FLOATING_POINT" : "STANDARD");
+	} else if (GDALGetRasterCount(src) > 0 &&
+	    !GDALDataTypeIsFloating(GDALGetRasterDataType(GDALGetRasterBand(src, 1)))) {
+		/* the floating-point predictor asked for: integers get theirs */
+		const char *p = CSLFetchNameValue(co, "PREDICTOR");
+
+		if (p && (!strcmp(p, "3") || !strcasecmp(p, "FLOATING_POINT")))
+			co = CSLSetNameValue(co, "PREDICTOR", "STANDARD");
 	}
 	tmp = mem_tmp_name(path);
 	CPLErrorReset();

@@ -50,6 +50,11 @@ int mem_raster_epsg(GDALDatasetH ds);
  * (NULL-terminated) added to COMPRESS=DEFLATE, OVERVIEWS=AUTO.
  */
 int mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct mem_err *err);
+/*
+ * Checks COG creation options KEY=VALUE (NULL-terminated) against the COG
+ * driver: an unknown key or a value it does not take fails with MEM_EUSAGE.
+ */
+int mem_raster_check_cog_options(char **opts, struct mem_err *err);
 
 /*
  * Returns a new in-memory VRT mosaic of the rasters at hrefs (NULL-terminated;
