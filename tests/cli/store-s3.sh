@@ -116,6 +116,41 @@ else
 	not_ok "the mosaic in the bucket is not a COG"
 fi
 
+# verify s3://: the same checks through /vsis3/; a flipped byte and a deleted object named
+check "verify s3://testbucket/run1 passes" mem-store verify s3://testbucket/run1 --endpoint "$EP"
+mem-store verify s3://testbucket/run1 --endpoint "$EP" 2> v.txt || true
+grep -q "'s3://testbucket/run1': [0-9]* documents, [1-9][0-9]* files, 0 problems" v.txt &&
+	ok "it walked the bucket's documents and files" || not_ok "verify said: $(cat v.txt)"
+cat > poke.py <<'PY'
+import sys
+from osgeo import gdal
+gdal.SetConfigOption('AWS_S3_ENDPOINT', sys.argv[3])
+gdal.SetConfigOption('AWS_HTTPS', 'NO'); gdal.SetConfigOption('AWS_VIRTUAL_HOSTING', 'FALSE')
+what, p = sys.argv[1], sys.argv[2]
+if what == 'rm':
+    sys.exit(gdal.Unlink(p))
+f = gdal.VSIFOpenL(p, 'rb'); gdal.VSIFSeekL(f, 0, 2); n = gdal.VSIFTellL(f); gdal.VSIFSeekL(f, 0, 0)
+b = bytearray(gdal.VSIFReadL(1, n, f)); gdal.VSIFCloseL(f)
+b[n // 2] ^= 1
+f = gdal.VSIFOpenL(p, 'wb'); gdal.VSIFWriteL(bytes(b), 1, n, f); gdal.VSIFCloseL(f)
+PY
+gdal_py poke.py flip "/vsis3/testbucket/run1/ndvi/$rid/ndvi.tif" "127.0.0.1:$port"
+mem-store verify s3://testbucket/run1 --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "'s3://testbucket/run1/ndvi/$rid/ndvi.tif': checksum mismatch" v.txt &&
+	ok "a flipped byte in an object: exit 1, the object named" || not_ok "flipped: exit $rc, $(cat v.txt)"
+gdal_py poke.py rm "/vsis3/testbucket/run1/ndvi/$rid/ndvi.tif" "127.0.0.1:$port"
+mem-store verify s3://testbucket/run1 --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "'s3://testbucket/run1/ndvi/$rid/ndvi.tif': asset 'ndvi' is missing" v.txt &&
+	ok "a deleted object: exit 1, the object named" || not_ok "deleted: exit $rc, $(cat v.txt)"
+gdal_py poke.py rm "/vsis3/testbucket/run1/ndvi/collection.json" "127.0.0.1:$port"
+mem-store verify s3://testbucket/run1 --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "'s3://testbucket/run1/catalog.json': broken link: rel=child href './ndvi/collection.json'" v.txt &&
+	ok "a deleted collection: exit 1, the broken link named" || not_ok "broken link: exit $rc, $(cat v.txt)"
+mem-store verify s3://testbucket/nothing --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "no catalog in 's3://testbucket/nothing'" v.txt && ok "a prefix without a catalog: exit 1, named" ||
+	not_ok "no catalog: exit $rc, $(cat v.txt)"
+check_exit "verify --endpoint on a local DIR exits 2" 2 mem-store verify w --endpoint "$EP"
+
 # errors
 check_exit "--endpoint without -o s3:// exits 2" 2 mem-store -o out --endpoint "$EP" < res.json
 check_exit "a bad --endpoint exits 2" 2 mem-store -o s3://testbucket/x --endpoint ftp://nope < res.json
