@@ -21,8 +21,8 @@
 static const char usage[] =
 "Usage: mem-store -o DIR [--mosaic] [OPTION]... [MANIFEST]...\n"
 "       mem-store --cube FILE.nc [--append] [OPTION]... [MANIFEST]...\n"
-"       mem-store tier DIR --to hot|cold [--older-than AGE] [--accessed-before DATE]\n"
-"                          [--dry-run]\n"
+"       mem-store tier DIR --to hot|cold|s3://BUCKET/PREFIX [--endpoint URL]\n"
+"                          [--older-than AGE] [--accessed-before DATE] [--dry-run]\n"
 "       mem-store verify DIR|s3://BUCKET/PREFIX [--endpoint URL]\n"
 "Write the items read from MANIFEST files (standard input when none, or -)\n"
 "into DIR: each raster asset as a Cloud Optimized GeoTIFF, each item as STAC\n"
@@ -33,8 +33,8 @@ static const char usage[] =
 "on standard output.  verify checks a stored catalog's links, sizes and\n"
 "checksums, and exits 1 when it finds any problem.  tier moves stored items\n"
 "between the hot tier (COGs in DIR) and the cold one (one uncompressed tar\n"
-"per collection and month, read in place through /vsitar/), keeping the\n"
-"catalog true.\n"
+"per collection and month, read in place through /vsitar/) or an object\n"
+"store, keeping the catalog true.\n"
 "\n"
 "  -o, --output DIR        the output directory (required without --cube), or\n"
 "                          s3://BUCKET/PREFIX to store into an object store\n"
@@ -44,6 +44,8 @@ static const char usage[] =
 "      --mosaic            store one item per collection and date, each\n"
 "                          raster asset one COG over all its tiles\n"
 "      --endpoint URL      the S3-compatible server of -o s3://BUCKET/PREFIX\n"
+"                          (and of tier and verify; verify DIR then checks\n"
+"                          the items' s3:// assets too)\n"
 "                          (http[s]://HOST[:PORT]; keys from AWS_ACCESS_KEY_ID\n"
 "                          and AWS_SECRET_ACCESS_KEY)\n"
 "      --co KEY=VALUE      COG creation option (repeatable; default\n"
@@ -55,7 +57,8 @@ static const char usage[] =
 "                          run); each asset gets storage:tier\n"
 "\n"
 "tier options:\n"
-"      --to hot|cold       the tier to move the items to (required)\n"
+"      --to TIER           the tier to move the items to (required): hot, cold\n"
+"                          or s3://BUCKET/PREFIX (an object store, --endpoint)\n"
 "      --older-than AGE    only items whose date ends more than AGE ago\n"
 "                          (N[smhdw], e.g. 30d)\n"
 "      --accessed-before DATE\n"
@@ -166,17 +169,16 @@ verify(struct mem_cli *cli, int argc, char **argv, const char *endpoint)
 
 	if (argc != 1)
 		mem_cli_usage_error(cli, "verify takes one directory (mem-store verify DIR)");
-	if (endpoint && !mem_objstore_is_url(argv[0]))
-		mem_cli_usage_error(cli, "--endpoint needs s3://BUCKET/PREFIX");
 	mem_err_clear(&err);
-	if (mem_objstore_is_url(argv[0])) {
+	if (mem_objstore_is_url(argv[0]) || endpoint) {
 		mem_raster_init();
 		if (mem_objstore_configure(endpoint, &err) < 0) {
 			mem_cli_error(cli, &err);
 			return mem_cli_exit(cli);
 		}
 	}
-	if (mem_store_verify(argv[0], on_problem, NULL, &n, &err) < 0) {
+	/* s3:// assets of a local catalog only when told where the store is */
+	if (mem_store_verify(argv[0], endpoint != NULL, on_problem, NULL, &n, &err) < 0) {
 		mem_cli_error(cli, &err);
 		return mem_cli_exit(cli);
 	}
@@ -200,7 +202,7 @@ on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
 
 /* mem-store tier DIR --to TIER: 0 when every chosen item moved, 1 when some could not. */
 static int
-tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t)
+tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t, const char *endpoint)
 {
 	struct mem_tier_moved n;
 	struct mem_err err;
@@ -212,6 +214,13 @@ tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t)
 		mem_cli_usage_error(cli, "tier needs --to hot or --to cold");
 	t->dir = argv[0];
 	mem_err_clear(&err);
+	if (t->remote || endpoint) {
+		mem_raster_init();
+		if (mem_objstore_configure(endpoint, &err) < 0) {
+			mem_cli_error(cli, &err);
+			return mem_cli_exit(cli);
+		}
+	}
 	if (mem_tier_move(t, on_move, ctx, &n, &err) < 0) {
 		mem_cli_error(cli, &err);
 		return mem_cli_exit(cli);
@@ -353,8 +362,12 @@ main(int argc, char **argv)
 				mem_cli_usage_error(&cli, "invalid --tier '%s': expected hot or cold", optarg);
 			break;
 		case OPT_TO:
-			if ((int)(to.to = (enum mem_tier)mem_tier_parse(optarg)) < 0)
-				mem_cli_usage_error(&cli, "invalid --to '%s': expected hot or cold", optarg);
+			if (mem_objstore_is_url(optarg)) {
+				to.to = MEM_TIER_OBJECT;
+				to.remote = optarg;
+			} else if ((int)(to.to = (enum mem_tier)mem_tier_parse(optarg)) < 0)
+				mem_cli_usage_error(&cli,
+				    "invalid --to '%s': expected hot, cold or s3://BUCKET/PREFIX", optarg);
 			break;
 		case OPT_OLDER:
 			if (mem_tier_parse_age(optarg, &to.older_than, &err) < 0)
@@ -387,7 +400,7 @@ main(int argc, char **argv)
 	if (optind < argc && strcmp(argv[optind], "verify") == 0)
 		return verify(&cli, argc - optind - 1, argv + optind + 1, endpoint);
 	if (optind < argc && strcmp(argv[optind], "tier") == 0)
-		return tier(&cli, argc - optind - 1, argv + optind + 1, &to);
+		return tier(&cli, argc - optind - 1, argv + optind + 1, &to, endpoint);
 	if ((int)to.to >= 0 || to.dry_run || to.older_than >= 0 || !isnan(to.accessed_before))
 		mem_cli_usage_error(&cli, "--to, --older-than, --accessed-before and --dry-run "
 		    "belong to mem-store tier");

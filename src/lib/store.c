@@ -758,8 +758,8 @@ tar_member_name(const char *path, vsi_l_offset start, char name[257])
  * archive:start, which must carry that name.
  */
 static void
-verify_asset(const char *dir, const char *key, const json_t *a, mem_store_problem_fn fn,
-    void *ctx, struct mem_store_verified *n, int relative)
+verify_asset(const char *dir, const char *key, const json_t *a, int objects,
+    mem_store_problem_fn fn, void *ctx, struct mem_store_verified *n, int relative)
 {
 	const char *href = mem_asset_href(a);
 	const char *want = json_string_value(json_object_get(a, "file:checksum"));
@@ -769,11 +769,17 @@ verify_asset(const char *dir, const char *key, const json_t *a, mem_store_proble
 	vsi_l_offset start = 0;
 	long long got, len = -1;
 
-	if (href == NULL || mem_href_is_url(href))
-		return;		/* remote assets are another store's to keep */
-	j = mem_path_join(dir, href);
-	abs = mem_path_absolute(j);
-	free(j);
+	if (href == NULL)
+		return;
+	if (objects && mem_objstore_is_url(href))
+		abs = mem_objstore_path(href, NULL);	/* moved to the object store tier */
+	else if (mem_href_is_url(href))
+		return;		/* other remote assets are another store's to keep */
+	else {
+		j = mem_path_join(dir, href);
+		abs = mem_path_absolute(j);
+		free(j);
+	}
 	n->files++;
 	if (!vsi_exists(abs)) {
 		problem(fn, ctx, n, abs, relative, "asset '%s' is missing", key);
@@ -816,7 +822,7 @@ out:
 }
 
 int
-mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
+mem_store_verify(const char *dir, int objects, mem_store_problem_fn fn, void *ctx,
     struct mem_store_verified *n, struct mem_err *err)
 {
 	int remote = mem_objstore_is_url(dir);
@@ -879,7 +885,7 @@ mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
 			free(target);
 		}
 		json_object_foreach(json_object_get(d, "assets"), key, a)
-			verify_asset(ddir, key, a, fn, ctx, n, relative);
+			verify_asset(ddir, key, a, objects, fn, ctx, n, relative);
 		json_decref(d);
 		free(ddir);
 		free(doc);

@@ -93,11 +93,13 @@ struct mem_store_verified {
  * item, parent, root and collection link resolves to a file that parses,
  * and every local asset exists with the file:size and file:checksum its
  * item states (the checksum recomputed); an asset in a cold-tier archive
- * is the member at its archive:start, under its archive:href name.  Calls fn with each problem and
+ * is the member at its archive:start, under its archive:href name.  With
+ * objects, s3:// assets (the object store tier) are checked as well,
+ * through /vsis3/ as configured.  Calls fn with each problem and
  * counts them in *n.  Returns 0 when the walk was done (problems or not),
  * -1 when dir holds no catalog.json (MEM_EUSAGE; MEM_EITEM for a bucket).
  */
-int mem_store_verify(const char *dir, mem_store_problem_fn fn, void *ctx,
+int mem_store_verify(const char *dir, int objects, mem_store_problem_fn fn, void *ctx,
     struct mem_store_verified *n, struct mem_err *err);
 
 #endif

@@ -22,13 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cpl_vsi.h>
+
 #include "files.h"
 #include "item.h"
+#include "objstore.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tier.h"
 
-static const char *const tier_names[] = { "hot", "warm", "cold" };
+static const char *const tier_names[] = { "hot", "warm", "cold", "object" };
 
 int
 mem_tier_parse(const char *s)
@@ -42,7 +45,7 @@ mem_tier_parse(const char *s)
 const char *
 mem_tier_name(enum mem_tier t)
 {
-	return (unsigned)t < 3 ? tier_names[t] : "?";
+	return (unsigned)t < 4 ? tier_names[t] : "?";
 }
 
 int
@@ -76,6 +79,7 @@ struct entry {
 	char *id, *dir, *jpath;
 	json_t *item;		/* as stored, relative hrefs */
 	int cold, selected, movable;
+	int object;		/* has assets moved to the object store */
 	char period[8];		/* YYYY-MM */
 };
 
@@ -93,6 +97,28 @@ item_is_cold(const json_t *item)
 
 	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
 		if (json_object_get(a, "archive:href"))
+			return 1;
+	return 0;
+}
+
+static int
+is_object(const json_t *a)
+{
+	const char *h = mem_asset_href(a);
+
+	return h && mem_objstore_is_url(h) &&
+	    strcmp(json_string_value(json_object_get(a, "storage:tier")) ?
+	    json_string_value(json_object_get(a, "storage:tier")) : "", "object") == 0;
+}
+
+static int
+item_is_object(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
+		if (is_object(a))
 			return 1;
 	return 0;
 }
@@ -219,10 +245,11 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
 		e->jpath = jpath;
 		e->item = item;
 		e->cold = item_is_cold(item);
+		e->object = item_is_object(item);
 		e->movable = has_local_assets(item) && mem_item_date(item, date, NULL) == 0;
 		if (e->movable)
 			snprintf(e->period, sizeof e->period, "%.7s", date);
-		e->selected = e->movable;
+		e->selected = 1;
 		if (e->selected && o->only) {
 			char *k = mem_xasprintf("%s/%s", coll, ids[i]);
 
@@ -403,6 +430,22 @@ set_cold(json_t *a, const struct member *mm, const char *aname, off_t start, off
 	json_object_set_new(a, "file:size", json_integer((json_int_t)size));
 	json_object_set_new(a, "storage:tier", json_string("cold"));
 	free(href);
+}
+
+/* 1 when some asset is a file in the item's own folder. */
+static int
+has_local_assets_here(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+
+		if (is_local(h) && strchr(h, '/') == NULL)
+			return 1;
+	}
+	return 0;
 }
 
 /* Removes the files of a cold item's folder other than its JSON: an interrupted move's. */
@@ -608,6 +651,127 @@ restore(struct entry *e, struct mem_err *err)
 	return 0;
 }
 
+/* Uploads a hot item's files to the bucket, points the item at them, removes them here. */
+static int
+to_object(const struct mem_tier_opts *o, const char *coll, struct entry *e,
+    struct mem_tier_moved *n, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *want;
+		char *local, *rel, *v, *u, sum[69];
+		VSIStatBufL st;
+		off_t size;
+		int rc;
+
+		if (!is_local(h))
+			continue;
+		local = mem_path_join(e->dir, h);
+		want = json_string_value(json_object_get(a, "file:checksum"));
+		rc = mem_file_checksum(local, sum, &size, err);
+		if (rc == 0 && want && strcasecmp(want, sum) != 0)
+			rc = mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s': '%s' does not match its file:checksum; not moved",
+			    e->id, key, local);
+		rel = mem_xasprintf("%s/%s/%s", coll, e->id, mem_path_basename(h));
+		v = mem_objstore_path(o->remote, rel);
+		u = mem_xasprintf("%s/%s", o->remote, rel);
+		if (rc == 0)
+			rc = mem_objstore_put(local, v, u, err);
+		/* what the store says it holds is what was sent */
+		if (rc == 0 && (VSIStatL(v, &st) != 0 || (off_t)st.st_size != size))
+			rc = mem_err_set(err, MEM_ETEMP, "'%s' is not in the store after its upload", u);
+		if (rc == 0) {
+			json_object_set_new(a, "href", json_string(u));
+			json_object_set_new(a, "storage:tier", json_string("object"));
+		}
+		free(local);
+		free(rel);
+		free(v);
+		free(u);
+		if (rc < 0) {
+			json_decref(next);
+			return mem_err_prefix(err, "item '%s'", e->id);
+		}
+	}
+	mem_item_add_extension(next, MEM_EXT_STORAGE);
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		char *local;
+
+		if (!is_local(h))
+			continue;
+		local = mem_path_join(e->dir, h);
+		if (unlink(local) == 0)
+			n->removed++;
+		free(local);
+	}
+	json_decref(e->item);
+	e->item = next;
+	e->object = 1;
+	return 0;
+}
+
+/* Downloads an item's objects into its folder, points the item at them, deletes the objects. */
+static int
+from_object(struct entry *e, struct mem_tier_moved *n, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a, *gone = json_array(), *v;
+	const char *key;
+	size_t i;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *want;
+		const char *fname = h ? mem_path_basename(h) : NULL;
+		char *vsi, *dst, sum[69];
+		int rc;
+
+		if (!is_object(a))
+			continue;
+		want = json_string_value(json_object_get(a, "file:checksum"));
+		vsi = mem_objstore_path(h, NULL);
+		dst = mem_path_join(e->dir, fname);
+		rc = mem_objstore_get(vsi, dst, err);
+		if (rc == 0 && want && (mem_file_checksum(dst, sum, NULL, err) < 0 ||
+		    strcasecmp(want, sum) != 0)) {
+			rc = mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s': '%s' does not match its file:checksum; not moved",
+			    e->id, key, h);
+			unlink(dst);
+		}
+		free(dst);
+		if (rc < 0) {
+			free(vsi);
+			json_decref(next);
+			json_decref(gone);
+			return -1;
+		}
+		json_array_append_new(gone, json_string(vsi));
+		free(vsi);
+		json_object_set_new(a, "href", json_string(fname));
+		json_object_set_new(a, "storage:tier", json_string("hot"));
+	}
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		json_decref(gone);
+		return -1;
+	}
+	json_array_foreach(gone, i, v)
+		if (VSIUnlink(json_string_value(v)) == 0)
+			n->removed++;
+	json_decref(gone);
+	json_decref(e->item);
+	e->item = next;
+	e->object = 0;
+	return 0;
+}
+
 /* Removes the archives of the collection that no item names, and a cold item's stray files. */
 static void
 collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_moved *n)
@@ -620,9 +784,13 @@ collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_m
 		const char *key;
 		json_t *a;
 
+		if (!es[i].cold && !es[i].object)
+			continue;
+		/* the folder of an item whose files are elsewhere holds only its JSON */
+		if (!has_local_assets_here(es[i].item))
+			clean_cold_dir(&es[i], n);
 		if (!es[i].cold)
 			continue;
-		clean_cold_dir(&es[i], n);
 		json_object_foreach(json_object_get(es[i].item, "assets"), key, a) {
 			const char *h = mem_asset_href(a);
 
@@ -662,6 +830,27 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 
 	mem_sweep_tmp(cdir);
 	ne = load_collection(o, coll, cdir, &es);
+	for (i = 0; i < ne; i++) {
+		struct mem_err e2;
+		int from = es[i].object ? MEM_TIER_OBJECT : MEM_TIER_HOT;
+
+		if (!es[i].selected || es[i].cold ||
+		    !(o->to == MEM_TIER_OBJECT ? !es[i].object && es[i].movable :
+		    o->to == MEM_TIER_HOT && es[i].object))
+			continue;
+		if (!o->dry_run) {
+			mem_err_clear(&e2);
+			if ((o->to == MEM_TIER_OBJECT ? to_object(o, coll, &es[i], n, &e2) :
+			    from_object(&es[i], n, &e2)) < 0) {
+				*err = e2;
+				n->failed++;
+				continue;
+			}
+		}
+		n->items++;
+		if (fn)
+			fn(ctx, coll, es[i].id, (enum mem_tier)from, o->to);
+	}
 	if (o->to == MEM_TIER_HOT) {
 		for (i = 0; i < ne; i++) {
 			struct mem_err e2;
@@ -730,6 +919,8 @@ mem_tier_move(const struct mem_tier_opts *o, mem_tier_fn fn, void *ctx,
 		    o->dir);
 	}
 	free(cat);
+	if (o->to == MEM_TIER_OBJECT && o->remote == NULL)
+		return mem_err_set(err, MEM_EUSAGE, "tier: the object store needs s3://BUCKET/PREFIX");
 	if (o->to == MEM_TIER_WARM)
 		return mem_err_set(err, MEM_EUSAGE,
 		    "tier: moving items to warm is not supported yet (use mem-store --cube FILE)");

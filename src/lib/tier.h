@@ -11,7 +11,9 @@
  *       archive:format and archive:type; file:size and file:checksum stay
  *       those of the member.  HASH comes from the members, so an archive
  *       is never changed, only replaced by another.
- * Each local asset carries storage:tier (the STAC storage extension).
+ * object: they are objects in an S3-compatible bucket,
+ *       s3://BUCKET/PREFIX/COLLECTION/ID/FILE, and the href is that URL.
+ * Each asset carries storage:tier (the STAC storage extension).
  *
  * A move is made so that a kill at any point leaves a catalog that
  * verifies: the new files are written (temporary name, fsync, rename),
@@ -28,15 +30,16 @@
 
 #define MEM_EXT_STORAGE "https://stac-extensions.github.io/storage/v1.0.0/schema.json"
 
-enum mem_tier { MEM_TIER_HOT, MEM_TIER_WARM, MEM_TIER_COLD };
+enum mem_tier { MEM_TIER_HOT, MEM_TIER_WARM, MEM_TIER_COLD, MEM_TIER_OBJECT };
 
-/* Parses "hot", "warm" or "cold"; -1 for anything else. */
+/* Parses "hot", "warm" or "cold" ("object" is named by its s3:// URL); -1 for anything else. */
 int mem_tier_parse(const char *s);
 const char *mem_tier_name(enum mem_tier t);
 
 struct mem_tier_opts {
 	const char *dir;	/* the stored catalog (mem-store -o DIR) */
 	enum mem_tier to;
+	const char *remote;	/* with to MEM_TIER_OBJECT: s3://BUCKET/PREFIX, the store configured */
 	double older_than;	/* seconds: items whose date ends before now - this; < 0: any */
 	double accessed_before;	/* epoch seconds: items whose files were last read before; NAN: any */
 	const json_t *only;	/* when not NULL, an object with keys "COLLECTION/ID": those items only */

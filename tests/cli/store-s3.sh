@@ -149,7 +149,34 @@ mem-store verify s3://testbucket/run1 --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
 mem-store verify s3://testbucket/nothing --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
 [ "$rc" -eq 1 ] && grep -q "no catalog in 's3://testbucket/nothing'" v.txt && ok "a prefix without a catalog: exit 1, named" ||
 	not_ok "no catalog: exit $rc, $(cat v.txt)"
-check_exit "verify --endpoint on a local DIR exits 2" 2 mem-store verify w --endpoint "$EP"
+
+# the object store as a tier: hot -> s3:// -> hot, the catalog verifying each time
+mem-store -o loc < res.json > /dev/null
+mem-store tier loc --to s3://testbucket/tier --endpoint "$EP" 2> t.txt && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && grep -q ' 1 item moved to object' t.txt && ok "tier --to s3://testbucket/tier moves the item" ||
+	not_ok "tier to s3: exit $rc, $(cat t.txt)"
+th=$(json_get "loc/ndvi/$rid/$rid.json" "d['assets']['ndvi']['href'] + ' ' + d['assets']['ndvi']['storage:tier']")
+[ "$th" = "s3://testbucket/tier/ndvi/$rid/ndvi.tif object" ] && [ ! -e "loc/ndvi/$rid/ndvi.tif" ] &&
+	ok "its asset is the object now (storage:tier object), the local COG gone" || not_ok "after the move: $th"
+mem-store verify loc --endpoint "$EP" 2> v.txt && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && grep -q ' 1 files, 0 problems' v.txt && ok "verify DIR --endpoint checks the object's checksum" ||
+	not_ok "verify after the move: exit $rc, $(cat v.txt)"
+if AWS_S3_ENDPOINT=127.0.0.1:$port AWS_HTTPS=NO AWS_VIRTUAL_HOSTING=FALSE \
+    gdalinfo "/vsis3/testbucket/tier/ndvi/$rid/ndvi.tif" 2>/dev/null | grep -q LAYOUT=COG; then
+	ok "GDAL reads the moved COG through /vsis3/"
+else
+	not_ok "the moved COG does not open through /vsis3/"
+fi
+mem-store tier loc --to s3://testbucket/tier --endpoint "$EP" 2> t.txt
+grep -q ' 0 items moved' t.txt && ok "a rerun moves nothing" || not_ok "rerun: $(cat t.txt)"
+mem-store tier loc --to hot --endpoint "$EP" 2> t.txt && rc=0 || rc=$?
+[ "$rc" -eq 0 ] && [ "$(json_get "$(ls loc/ndvi/*/*.json)" "d['assets']['ndvi']['file:checksum']")" = \
+    "1220$(sha256sum "loc/ndvi/$rid/ndvi.tif" | cut -c1-64)" ] && ok "--to hot brings it back with its checksum" ||
+	not_ok "back: exit $rc, $(cat t.txt)"
+! AWS_S3_ENDPOINT=127.0.0.1:$port AWS_HTTPS=NO AWS_VIRTUAL_HOSTING=FALSE \
+    gdalinfo "/vsis3/testbucket/tier/ndvi/$rid/ndvi.tif" > /dev/null 2>&1 && ok "and the object is deleted" ||
+	not_ok "the object is still in the bucket"
+check "verify passes after the round trip" mem-store verify loc
 
 # errors
 check_exit "--endpoint without -o s3:// exits 2" 2 mem-store -o out --endpoint "$EP" < res.json
