@@ -14,10 +14,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -827,7 +829,14 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 	json_t *periods = json_object();
 	const char *period;
 	json_t *v;
+	char *lpath = mem_path_join(cdir, ".tier.lock");
+	int lock = o->dry_run ? -1 : open(lpath, O_RDWR | O_CREAT, 0644);
 
+	/* two moves of one collection at once take turns: each removes what the other no longer names */
+	free(lpath);
+	if (lock >= 0)
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+			;
 	mem_sweep_tmp(cdir);
 	ne = load_collection(o, coll, cdir, &es);
 	for (i = 0; i < ne; i++) {
@@ -902,6 +911,8 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 	json_decref(periods);
 	entries_free(es, ne);
 	free(cdir);
+	if (lock >= 0)
+		close(lock);
 	return 0;
 }
 
