@@ -616,9 +616,10 @@ restore(struct entry *e, struct mem_err *err)
 		if (!is_local(h) || ah == NULL)
 			continue;
 		if (!json_is_integer(js) || !json_is_integer(jst)) {
-			json_decref(next);
-			return mem_err_set(err, MEM_EITEM,
+			mem_err_set(err, MEM_EITEM,
 			    "item '%s' asset '%s': archive:start or file:size missing", e->id, key);
+			json_decref(next);
+			return -1;
 		}
 		fname = mem_path_basename(ah);
 		apath = mem_path_join(e->dir, h);
@@ -629,8 +630,9 @@ restore(struct entry *e, struct mem_err *err)
 		free(apath);
 		free(dst);
 		if (rc < 0) {
-			json_decref(next);
-			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			json_decref(next);	/* key is next's */
+			return -1;
 		}
 		json_object_set_new(a, "href", json_string(fname));
 		if (type)
