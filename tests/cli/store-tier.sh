@@ -168,6 +168,25 @@ for pc in 15 35 55 75; do
 	{ [ -n "$(find k -name '*.tar' -o -name '.*tmp*')" ] && [ "$c" -lt "$n" ]; } && mid=$((mid + 1))
 	mem-store -q verify k > /dev/null 2>&1 && good=$((good + 1))
 done
+# and two kills at moments seen rather than timed: while the archive is
+# being written, and once it is in place while the items are repointed
+for what in '.archive-*.tmp-*' 'archive-*.tar'; do
+	rm -rf k
+	cp -a hot k
+	mem-store -q tier k --to cold > /dev/null 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2> /dev/null; do
+		# shellcheck disable=SC2086
+		set -- k/ndvi/$what
+		[ -e "$1" ] && break
+	done
+	kill -9 "$pid" 2> /dev/null || true
+	wait "$pid" 2> /dev/null || true
+	tries=$((tries + 1))
+	c=$(grep -l '"storage:tier": "cold"' k/ndvi/*/*.json 2>/dev/null | wc -l)
+	{ [ -n "$(find k -name '*.tar' -o -name '.*tmp*')" ] && [ "$c" -lt "$n" ]; } && mid=$((mid + 1))
+	mem-store -q verify k > /dev/null 2>&1 && good=$((good + 1))
+done
 [ "$good" -eq "$tries" ] && ok "after kill -9 at $tries moments of a move, verify passes every time" ||
 	not_ok "only $good of $tries killed moves left a catalog that verifies"
 [ "$mid" -gt 0 ] && ok "$mid of the kills landed mid-move" || not_ok "no kill landed mid-move (the move was too fast to test)"
