@@ -230,10 +230,14 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
 	for (size_t i = 0; i < nid; i++) {
 		char *dir = mem_path_join(cdir, ids[i]);
 		char *jpath = mem_xasprintf("%s/%s.json", dir, ids[i]);
-		json_t *item = json_load_file(jpath, 0, NULL);
+		json_t *item;
 		struct entry *e;
 		char date[11];
 
+		/* a killed move's temporary item file or download */
+		if (!o->dry_run)
+			mem_sweep_tmp(dir);
+		item = json_load_file(jpath, 0, NULL);
 		if (item == NULL) {
 			free(dir);
 			free(jpath);
