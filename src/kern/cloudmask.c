@@ -100,8 +100,12 @@ mem_kern_qamask_f32(const float *in, float *out, int w, int in_rows, int top, in
     const struct mem_kern_qa *q, int has_nodata, float nodata, int dilate, unsigned char *scratch)
 {
 	size_t np = (size_t)w * (size_t)in_rows;
-	unsigned char *m = scratch, *h = scratch + np;
+	unsigned char *m = scratch, *h = scratch + np, hi[256];
+	unsigned lo = q->bits & 0xffu;
 
+	/* the high byte holds only confidence pairs: one table for all of them */
+	for (unsigned k = 0; k < 256; k++)
+		hi[k] = (unsigned char)mem_kern_qa_masked(k << 8, q);
 	for (size_t i = 0; i < np; i++) {
 		float v = in[i];
 		unsigned u = (unsigned)(v >= 0 && v < 65536 ? v : 0);
@@ -111,7 +115,7 @@ mem_kern_qamask_f32(const float *in, float *out, int w, int in_rows, int top, in
 		    (float)u != v || (u & 1u))
 			m[i] = 2;
 		else
-			m[i] = (unsigned char)mem_kern_qa_masked(u, q);
+			m[i] = (u & lo) != 0 || hi[u >> 8];
 	}
 	dilate_out(m, h, out, w, in_rows, top, rows, dilate);
 }
