@@ -611,51 +611,56 @@ get_int(json_t *o, const char *key)
 	return json_integer_value(json_object_get(o, key));
 }
 
+/* t[key] += st[key], for integers. */
+static void
+add_int(json_t *t, json_t *st, const char *key)
+{
+	json_object_set_new(t, key, json_integer(get_int(t, key) + get_int(st, key)));
+}
+
+/* Adds the stage record st (an entry of run.json's stages) to the totals t. */
+static void
+add_stage(json_t *t, json_t *st)
+{
+	add_int(t, st, "read");
+	add_int(t, st, "done");
+	add_int(t, st, "failed");
+	add_int(t, st, "bytes_written");
+	json_object_set_new(t, "seconds", json_real(json_number_value(json_object_get(t, "seconds")) +
+	    json_number_value(json_object_get(st, "seconds"))));
+	json_object_set_new(t, "runs", json_integer(get_int(t, "runs") + 1));
+	json_object_set_new(t, "skipped",
+	    json_integer(get_int(t, "skipped") + json_is_true(json_object_get(st, "skipped"))));
+	if (json_object_get(t, "status") == NULL || get_int(st, "status") > get_int(t, "status"))
+		json_object_set_new(t, "status", json_integer(get_int(st, "status")));
+}
+
 /*
- * The stages of recs (arrays of stage records, as run.json holds them)
- * summed by stage name, in the order of the four stages: an object of
- * objects { read, done, failed, bytes_written, seconds, runs, skipped }.
- * A Slurm merge passes the plan's, every task's and its own stages.
+ * The stages of recs (run records, as run.json holds them) summed by stage
+ * name, in the order of the four stages: an object of objects { read,
+ * done, failed, bytes_written, seconds, runs, skipped, status }.  A Slurm
+ * merge passes the plan's, every task's and its own record.
  */
 static json_t *
 stage_totals(json_t *const *recs, size_t nrecs)
 {
-	json_t *tot = json_object();
+	json_t *tot = json_object(), *st;
 	size_t k, i;
 	int s;
 
 	for (s = 0; s < MEM_RUN_NSTAGES; s++) {
 		json_t *t = NULL;
 
-		for (k = 0; k < nrecs; k++) {
-			json_t *st;
-
+		for (k = 0; k < nrecs; k++)
 			json_array_foreach(json_object_get(recs[k], "stages"), i, st) {
-				if (strcmp(json_string_value(json_object_get(st, "stage")) ?
-					   json_string_value(json_object_get(st, "stage")) : "",
-					mem_run_stage_name(s)) != 0)
+				const char *name = json_string_value(json_object_get(st, "stage"));
+
+				if (name == NULL || strcmp(name, mem_run_stage_name(s)) != 0)
 					continue;
 				if (t == NULL)
-					t = json_pack("{s:I, s:I, s:I, s:I, s:f, s:i, s:i, s:i}", "read",
-					    (json_int_t)0, "done", (json_int_t)0, "failed", (json_int_t)0,
-					    "bytes_written", (json_int_t)0, "seconds", 0.0, "runs", 0,
-					    "skipped", 0, "status", 0);
-				json_object_set_new(t, "read", json_integer(get_int(t, "read") + get_int(st, "read")));
-				json_object_set_new(t, "done", json_integer(get_int(t, "done") + get_int(st, "done")));
-				json_object_set_new(t, "failed",
-				    json_integer(get_int(t, "failed") + get_int(st, "failed")));
-				json_object_set_new(t, "bytes_written", json_integer(get_int(t, "bytes_written") +
-				    get_int(st, "bytes_written")));
-				json_object_set_new(t, "seconds",
-				    json_real(json_number_value(json_object_get(t, "seconds")) +
-					json_number_value(json_object_get(st, "seconds"))));
-				json_object_set_new(t, "runs", json_integer(get_int(t, "runs") + 1));
-				json_object_set_new(t, "skipped", json_integer(get_int(t, "skipped") +
-				    json_is_true(json_object_get(st, "skipped"))));
-				if (get_int(st, "status") > get_int(t, "status"))
-					json_object_set(t, "status", json_object_get(st, "status"));
+					t = json_object();
+				add_stage(t, st);
 			}
-		}
 		if (t)
 			json_object_set_new(tot, mem_run_stage_name(s), t);
 	}
