@@ -459,7 +459,8 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
 			unlink(tmp);
 		free(tmp);
 		if (rc > 1) {
-			mem_err_set(err, (enum mem_status)(rc == MEM_ETEMP ? MEM_ETEMP : MEM_EITEM),
+			/* a stage's usage error (2) comes from the recipe's settings: a bad recipe */
+			mem_err_set(err, rc == MEM_ETEMP ? MEM_ETEMP : rc == MEM_EUSAGE ? MEM_EUSAGE : MEM_EITEM,
 			    "%s: %s exited with status %d", name, argv[0], rc);
 			rc = -1;
 		}
