@@ -112,3 +112,33 @@ mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
 		out->pct[k] = t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 	}
 }
+
+void
+mem_kern_zonal_acc_init(struct mem_kern_zonal_acc *acc, size_t nzones)
+{
+	for (size_t z = 0; z < nzones; z++) {
+		acc[z].count = 0;
+		acc[z].sum = acc[z].sumsq = 0;
+		acc[z].min = INFINITY;
+		acc[z].max = -INFINITY;
+	}
+}
+
+void
+mem_kern_zonal_moments_f32(struct mem_kern_zonal_acc *acc, size_t nzones, const int *ids,
+    const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct mem_kern_zonal_acc *a;
+		float x = v[i];
+
+		if (ids[i] <= 0 || (size_t)ids[i] > nzones || isnan(x))
+			continue;
+		a = &acc[ids[i] - 1];
+		a->count++;
+		a->sum += x;
+		a->sumsq += (double)x * x;
+		a->min = x < a->min ? x : a->min;
+		a->max = x > a->max ? x : a->max;
+	}
+}
