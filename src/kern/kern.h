@@ -221,6 +221,11 @@ void *mem_kern_cuda_host_alloc(size_t bytes);
 void mem_kern_cuda_host_free(void *p);
 /* Frees the calling thread's streams and device buffers (kept between calls). */
 void mem_kern_cuda_release(void);
+/*
+ * The device's memory-bound limits in GB/s, for the benchmarks: pinned host
+ * to device, device to host, and device to device (read + write) copies.
+ */
+int mem_kern_cuda_copy_bw(size_t bytes, double *h2d, double *d2h, double *d2d);
 
 int mem_kern_evi_cuda(const float *nir, const float *red, const float *blue, float *out, size_t n,
     const struct mem_kern_band b[3]);

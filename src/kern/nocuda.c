@@ -34,6 +34,13 @@ mem_kern_cuda_release(void)
 }
 
 int
+mem_kern_cuda_copy_bw(size_t bytes, double *h2d, double *d2h, double *d2d)
+{
+	*h2d = *d2h = *d2d = 0;
+	return -1;
+}
+
+int
 mem_kern_ndvi_cuda(const float *red, const float *nir, float *out, size_t n,
     const struct mem_kern_ndvi_params *p)
 {

@@ -166,3 +166,61 @@ mem_kern_cuda_host_free(void *q)
 	} else
 		free(p);
 }
+
+/*
+ * The memory-bound limits of the device, for bench/infer: pinned host to
+ * device, device to host, and device to device copies of bytes, best of a
+ * few, in GB/s (a device-to-device copy reads and writes: 2 * bytes moved).
+ */
+extern "C" int
+mem_kern_cuda_copy_bw(size_t bytes, double *h2d, double *d2h, double *d2d)
+{
+	void *h = NULL, *a = NULL, *b = NULL;
+	cudaEvent_t e0 = NULL, e1 = NULL;
+	int rc = -1;
+
+	*h2d = *d2h = *d2d = 0;
+	if (!mem_kern_cuda_available())
+		return -1;
+	if (cudaHostAlloc(&h, bytes, cudaHostAllocDefault) != cudaSuccess ||
+	    cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess ||
+	    cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess)
+		goto out;
+	memset(h, 1, bytes);
+	for (int k = 0; k < 3; k++) {
+		for (int rep = 0; rep < 4; rep++) {
+			float ms = 0;
+			double gb;
+
+			cudaEventRecord(e0, 0);
+			if (k == 0)
+				cudaMemcpyAsync(a, h, bytes, cudaMemcpyHostToDevice, 0);
+			else if (k == 1)
+				cudaMemcpyAsync(h, a, bytes, cudaMemcpyDeviceToHost, 0);
+			else
+				cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0);
+			cudaEventRecord(e1, 0);
+			if (cudaEventSynchronize(e1) != cudaSuccess ||
+			    cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess)
+				goto out;
+			gb = (k == 2 ? 2.0 : 1.0) * bytes / (ms * 1e-3) / 1e9;
+			double *dst = k == 0 ? h2d : k == 1 ? d2h : d2d;
+			if (rep > 0 && gb > *dst)	/* the first is a warm-up */
+				*dst = gb;
+		}
+	}
+	rc = 0;
+out:
+	if (e0)
+		cudaEventDestroy(e0);
+	if (e1)
+		cudaEventDestroy(e1);
+	if (a)
+		cudaFree(a);
+	if (b)
+		cudaFree(b);
+	if (h)
+		cudaFreeHost(h);
+	cudaGetLastError();
+	return rc;
+}
