@@ -44,6 +44,7 @@ zonal_global(const int *__restrict__ ids, const float *__restrict__ v, size_t n,
 
 		if (z <= 0 || z > nz || x != x)
 			continue;
+		x = x == 0 ? 0.0f : x;	/* -0 would be the smallest of the integer orders */
 		mem_kern_zonal_acc *a = &acc[z - 1];
 		atomicAdd(&a->count, 1ULL);
 		atomicAdd(&a->sum, (double)x);
@@ -74,6 +75,7 @@ zonal_shared(const int *__restrict__ ids, const float *__restrict__ v, size_t n,
 
 		if (z <= 0 || z > nz || x != x)
 			continue;
+		x = x == 0 ? 0.0f : x;	/* -0 would be the smallest of the integer orders */
 		z--;
 		atomicAdd(&cnt[z], 1ULL);
 		atomicAdd(&sum[z], (double)x);
