@@ -19,6 +19,7 @@
 #                --device cpu (same outputs checked, wall times)
 #
 # Each step has its own timeout and a log in $OUT/gpu-check (or ./gpu-check-out);
+# builds and the generated tile go to $GPU_CHECK_WORK (default /tmp/gpu-check-work);
 # a step that fails or times out does not stop the later ones that do not
 # depend on it.  The summary at the end holds the figures to record on
 # issue 5.  Exit status: 0 when every step that ran passed, 1 otherwise.
@@ -34,7 +35,9 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 out=${OUT:-$top}/gpu-check
 [ -n "${OUT:-}" ] || out=$top/gpu-check-out
-mkdir -p "$out"
+# builds and the benchmark's tile stay out of $OUT (a device tool fetches $OUT back)
+wk=${GPU_CHECK_WORK:-/tmp/gpu-check-work}
+mkdir -p "$out" "$wk"
 jobs=$(nproc)
 size=${GPU_CHECK_SIZE:-10980}
 t_start=$(date +%s)
@@ -43,7 +46,7 @@ summary=$out/summary.txt
 : > "$summary"
 export PATH=$PATH:/usr/local/cuda/bin
 nvcc=${NVCC:-$(command -v nvcc || true)}
-export top out jobs nvcc
+export top out wk jobs nvcc
 
 note() { echo "$*" | tee -a "$summary"; }
 # step NAME TIMEOUT CMD...: runs CMD with its output in $out/NAME.log
@@ -87,7 +90,7 @@ grep LACKS "$out/env.log" | sed 's/^/       /' >> "$summary"
 
 # --- 2. the kernels alone (no GDAL, no autotools) ------------------------------------
 kern_build() {
-	local b=$out/kern
+	local b=$wk/kern
 	rm -rf "$b" && mkdir -p "$b"
 	printf '#define HAVE_CUDA 1\n' > "$b/config.h"
 	for f in src/kern/cuda/*.cu; do
@@ -104,9 +107,11 @@ kern_build() {
 }
 export -f kern_build
 if step kbuild 240 kern_build; then
-	step ktest 180 "$out/kern/test-cuda"
-	grep -E '^not ok|SKIP|worst|differ' "$out/ktest.log" | head -n 30 | sed 's/^/       /' >> "$summary"
-	step kbench 240 "$out/kern/kern-bench" 10980 2048
+	step ktest 180 "$wk/kern/test-cuda"
+	{ grep -E '^not ok|worst|beyond|SKIPPED' "$out/ktest.log" | sort -u | head -n 30
+	  echo "$(grep -c '^ok' "$out/ktest.log") ok ($(grep -c '# SKIP' "$out/ktest.log") skipped), $(grep -c '^not ok' "$out/ktest.log") not ok"
+	} | sed 's/^/       /' >> "$summary"
+	step kbench 240 "$wk/kern/kern-bench" 10980 2048
 	sed 's/^/       /' "$out/kbench.log" >> "$summary"
 fi
 
@@ -121,7 +126,7 @@ deps() {
 }
 build() {
 	autoreconf -fi > /dev/null 2>&1 || autoreconf -fi || return 1
-	mkdir -p "$out/build" && cd "$out/build" &&
+	mkdir -p "$wk/build" && cd "$wk/build" &&
 		"$top/configure" --quiet --enable-cuda &&
 		make -j"$jobs" -s && make -j"$jobs" -s tests/unit/test-cuda bench/infer/kern-bench
 }
@@ -131,9 +136,9 @@ if [ "${GPU_CHECK_KERN_ONLY:-0}" = 1 ]; then
 	note "deps, build, unit, cli, bench: SKIP (GPU_CHECK_KERN_ONLY=1)"
 elif step deps 300 deps && step build 300 build; then
 	built=1
-	step unit 180 "$out/build/tests/unit/test-cuda"
+	step unit 180 "$wk/build/tests/unit/test-cuda"
 	grep -E '^not ok' "$out/unit.log" | head -n 10 | sed 's/^/       /' >> "$summary"
-	step cli 240 env MEM_SRCDIR="$top" MEM_BIN="$out/build/src/cmd" MEM_BUILDDIR="$out/build" \
+	step cli 240 env MEM_SRCDIR="$top" MEM_BIN="$wk/build/src/cmd" MEM_BUILDDIR="$wk/build" \
 		MEM_REALDATA="$top/../shared/realdata" sh tests/cli/infer-cuda.sh
 	grep -E '^(not )?ok' "$out/cli.log" | sed 's/^/       /' >> "$summary"
 fi
@@ -142,8 +147,8 @@ fi
 if [ $built = 1 ]; then
 	left=$(( ${GPU_CHECK_BUDGET:-540} - ($(date +%s) - t_start) ))
 	if [ $left -gt 120 ]; then
-		step bench $((left - 20)) env MEM_BENCH_PARTS=gpu MEM_BENCH_DIR="$out/bench-$size" \
-			bench/infer/run.sh "$out/build" "$size"
+		step bench $((left - 20)) env MEM_BENCH_PARTS=gpu MEM_BENCH_DIR="$wk/bench-$size" \
+			bench/infer/run.sh "$wk/build" "$size"
 		grep -E '^(  chain|check|chain|inputs|result)' "$out/bench.log" | sed 's/^/       /' >> "$summary"
 	else
 		note "bench  SKIP  (only ${left}s left of GPU_CHECK_BUDGET)"
