@@ -13,6 +13,7 @@
 #include "http.h"
 #include "infer.h"
 #include "item.h"
+#include "kern.h"
 #include "llm.h"
 #include "raster.h"
 #include "stage.h"
@@ -364,6 +365,11 @@ main(int argc, char **argv)
 		run.o.llm = &run.llm;
 		mem_http_global_init();
 	}
+#ifdef HAVE_CUDA
+	/* built for the GPU but none here: say so once, then use the CPU */
+	if (run.o.device == MEM_DEVICE_AUTO && !mem_kern_cuda_available())
+		mem_cli_warn(&cli, "--device auto: no CUDA device found, computing on the CPU");
+#endif
 	if (cli.jobs > 0)
 		omp_set_num_threads(cli.jobs);
 	mem_raster_init();

@@ -22,33 +22,7 @@
 #include <string.h>
 
 #include "expr.h"
-
-enum op {
-	OP_VAR,
-	OP_CONST,
-	OP_NEG,
-	OP_NOT,
-	OP_ABS,
-	OP_SQRT,
-	OP_LOG,
-	OP_EXP,
-	OP_ADD,
-	OP_SUB,
-	OP_MUL,
-	OP_DIV,
-	OP_LT,
-	OP_LE,
-	OP_GT,
-	OP_GE,
-	OP_EQ,
-	OP_NE,
-	OP_AND,
-	OP_OR,
-	OP_MIN,
-	OP_MAX,
-	OP_POW,
-	OP_SEL
-};
+#include "expr-prog.h"
 
 struct node {
 	enum op op;
@@ -69,11 +43,6 @@ struct parser {
 	int nvars;
 	struct mem_expr_error *e;
 	int failed;
-};
-
-struct ins {
-	uint8_t op;
-	uint16_t d, a, b, c;
 };
 
 struct mem_expr {
@@ -650,6 +619,18 @@ size_t
 mem_expr_nops(const struct mem_expr *x)
 {
 	return x->ncode;
+}
+
+void
+mem_expr_prog(const struct mem_expr *x, struct mem_expr_prog *out)
+{
+	out->nvars = x->nvars;
+	out->nconsts = x->nconsts;
+	out->nslots = x->nslots;
+	out->ncode = x->ncode;
+	out->root = x->root;
+	out->consts = x->consts;
+	out->code = x->code;
 }
 
 #define LOOP(e)                                                                  \

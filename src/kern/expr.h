@@ -57,6 +57,13 @@ size_t mem_expr_nops(const struct mem_expr *p);
  */
 int mem_expr_eval(const struct mem_expr *p, const float *const *vars, float *out, size_t n);
 
+/*
+ * The same on a CUDA device (src/kern/cuda/expr.cu): 0, or -1 when there
+ * is no device, it failed, or the program is too large for it (the caller
+ * then uses mem_expr_eval).  Always -1 in a build without CUDA.
+ */
+int mem_expr_eval_cuda(const struct mem_expr *p, const float *const *vars, float *out, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -226,6 +226,62 @@ int mem_kern_cuda_available(void);
 int mem_kern_ndvi_cuda(const float *red, const float *nir, float *out, size_t n,
     const struct mem_kern_ndvi_params *p);
 
+/*
+ * --- the CUDA side (src/kern/cuda, configure --enable-cuda) ---------------------
+ *
+ * Each *_cuda function computes what the CPU kernel of the same name does,
+ * on the GPU: the same arithmetic in the same order (double, one rounding
+ * to float, no fused multiply-add), so masks, classes and thresholds are
+ * the same bits and float results the same to the test's tolerance (see
+ * tests/unit/test-cuda.c).  Each returns 0, or -1 when there is no device
+ * or it failed: the caller then runs the CPU kernel.  In a build without
+ * CUDA they are stubs that return -1 (nocuda.c), so callers need no #ifdef.
+ * HAVE_CUDA is defined in the builds where they are real.
+ */
+
+/* Host memory the GPU copies by DMA (cudaHostAlloc; malloc without a GPU). */
+void *mem_kern_cuda_host_alloc(size_t bytes);
+void mem_kern_cuda_host_free(void *p);
+/* Frees the calling thread's streams and device buffers (kept between calls). */
+void mem_kern_cuda_release(void);
+/*
+ * The device's memory-bound limits in GB/s, for the benchmarks: pinned host
+ * to device, device to host, and device to device (read + write) copies.
+ */
+int mem_kern_cuda_copy_bw(size_t bytes, double *h2d, double *d2h, double *d2d);
+
+int mem_kern_evi_cuda(const float *nir, const float *red, const float *blue, float *out, size_t n,
+    const struct mem_kern_band b[3]);
+int mem_kern_savi_cuda(const float *nir, const float *red, float *out, size_t n,
+    const struct mem_kern_band b[2], double L);
+int mem_kern_reflectance_cuda(const float *in, float *out, size_t n, const struct mem_kern_band *b);
+int mem_kern_apply_mask_cuda(float *out, const float *mask, size_t n);
+/* As mem_kern_cloudmask_f32, without the host scratch. */
+int mem_kern_cloudmask_cuda(const float *in, float *out, int w, int in_rows, int top, int rows,
+    unsigned long long classes, int has_nodata, float nodata, int dilate);
+int mem_kern_diff_cuda(const float *after, const float *before, float *out, size_t n);
+int mem_kern_threshold_cuda(const float *d, float *out, size_t n, double t);
+int mem_kern_classify_cuda(const struct mem_kern_model *m, const float *const *in, int w,
+    int in_rows, int top, int rows, float *cls, float *prob);
+
+/*
+ * Running moments of each zone, for the GPU: count, sum, sum of squares,
+ * min and max of the non-NaN values whose id is 1..nzones.  Accumulates
+ * into acc (start it with mem_kern_zonal_acc_init), so strips add up.
+ * The exact statistics (percentiles, compensated mean) need every value
+ * and stay on the CPU (mem_kern_zonal_add / mem_kern_zonal_stats).
+ */
+struct mem_kern_zonal_acc {
+	unsigned long long count;
+	double sum, sumsq;
+	float min, max;
+};
+void mem_kern_zonal_acc_init(struct mem_kern_zonal_acc *acc, size_t nzones);
+void mem_kern_zonal_moments_f32(struct mem_kern_zonal_acc *acc, size_t nzones, const int *ids,
+    const float *v, size_t n);
+int mem_kern_zonal_moments_cuda(struct mem_kern_zonal_acc *acc, size_t nzones, const int *ids,
+    const float *v, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,19 +52,3 @@ mem_kern_ndvi_f32(const float *red, const float *nir, float *out, size_t n,
 		ndvi_span(red + off, nir + off, out + off, len, p);
 	}
 }
-
-#ifndef HAVE_CUDA
-int
-mem_kern_cuda_available(void)
-{
-	return 0;
-}
-
-int
-mem_kern_ndvi_cuda(const float *red, const float *nir, float *out, size_t n,
-    const struct mem_kern_ndvi_params *p)
-{
-	(void)red; (void)nir; (void)out; (void)n; (void)p;
-	return -1;
-}
-#endif

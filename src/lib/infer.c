@@ -430,35 +430,53 @@ struct worker {
 	int *ids;		/* zonal: the zone of each pixel of the strip */
 	OGRGeometryH **geoms;	/* zonal: this thread's copy of each stage's zones */
 	struct mem_kern_zone **acc; /* zonal: this thread's values per stage and zone */
+	int gpu;		/* the strip buffers are pinned: the GPU copies them by DMA */
 };
 
+/* A strip buffer: pinned host memory when the stages run on the GPU. */
+static void *
+walloc(const struct worker *t, size_t bytes)
+{
+	return t->gpu ? mem_kern_cuda_host_alloc(bytes) : VSI_MALLOC_VERBOSE(bytes);
+}
+
+static void
+wfree(const struct worker *t, void *p)
+{
+	if (t->gpu)
+		mem_kern_cuda_host_free(p);
+	else
+		VSIFree(p);
+}
+
 static int
-worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int halo,
+worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int halo, int gpu,
     struct mem_err *err)
 {
 	size_t n = w * strip, nh = w * (strip + 2 * (size_t)halo);
 	int ok = 1;
 
 	memset(t, 0, sizeof *t);
+	t->gpu = gpu;
 	t->sout = mem_xcalloc(r->c->n, sizeof *t->sout);
 	for (int i = 0; i < r->nin && ok; i++) {
-		ok = (t->raw[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
+		ok = (t->raw[i] = walloc(t, nh * sizeof(float))) != NULL;
 		if (ok && r->in[i].need_refl)
-			ok = (t->refl[i] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+			ok = (t->refl[i] = walloc(t, n * sizeof(float))) != NULL;
 		if (ok && r->in[i].need_halo)
-			ok = (t->hrefl[i] = VSI_MALLOC_VERBOSE(nh * sizeof(float))) != NULL;
+			ok = (t->hrefl[i] = walloc(t, nh * sizeof(float))) != NULL;
 	}
 	t->pout = mem_xcalloc(r->c->n, sizeof *t->pout);
 	for (size_t k = 0; k < r->c->n && ok; k++) {
-		ok = (t->sout[k] = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+		ok = (t->sout[k] = walloc(t, n * sizeof(float))) != NULL;
 		if (ok && r->sl[k].ppath)
-			ok = (t->pout[k] = VSI_MALLOC_VERBOSE(n * r->c->st[k].clf->k.nclasses *
+			ok = (t->pout[k] = walloc(t, n * r->c->st[k].clf->k.nclasses *
 			    sizeof(float))) != NULL;
 	}
 	if (ok)
 		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
 	if (ok)
-		ok = (t->tmp = VSI_MALLOC_VERBOSE(n * sizeof(float))) != NULL;
+		ok = (t->tmp = walloc(t, n * sizeof(float))) != NULL;
 	t->geoms = mem_xcalloc(r->c->n, sizeof *t->geoms);
 	t->acc = mem_xcalloc(r->c->n, sizeof *t->acc);
 	for (size_t k = 0; k < r->c->n && ok; k++) {
@@ -496,14 +514,14 @@ worker_release(struct worker *t, const struct run *r)
 				break;
 		if (t->ds[i] && j == i)
 			GDALClose(t->ds[i]);
-		VSIFree(t->raw[i]);
-		VSIFree(t->refl[i]);
-		VSIFree(t->hrefl[i]);
+		wfree(t, t->raw[i]);
+		wfree(t, t->refl[i]);
+		wfree(t, t->hrefl[i]);
 	}
 	for (size_t k = 0; t->sout && k < r->c->n; k++) {
-		VSIFree(t->sout[k]);
+		wfree(t, t->sout[k]);
 		if (t->pout)
-			VSIFree(t->pout[k]);
+			wfree(t, t->pout[k]);
 		if (t->geoms)
 			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
 		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
@@ -515,9 +533,11 @@ worker_release(struct worker *t, const struct run *r)
 	free(t->pout);
 	free(t->geoms);
 	free(t->acc);
-	VSIFree(t->tmp);
+	wfree(t, t->tmp);
 	VSIFree(t->ids);
 	VSIFree(t->scratch);
+	if (t->gpu)
+		mem_kern_cuda_release();
 }
 
 /*
@@ -558,7 +578,7 @@ read_rows(const struct input *in, GDALDatasetH ds, int w, int h, int y0, int row
 /* (a - b) / (a + b) of two inputs: the NDVI kernel with nir = a, red = b. */
 static void
 nd(const struct input *a, const struct input *b, const float *ra, const float *rb, float *out,
-    size_t n)
+    size_t n, int use_cuda)
 {
 	struct mem_kern_ndvi_params p;
 
@@ -570,18 +590,20 @@ nd(const struct input *a, const struct input *b, const float *ra, const float *r
 	p.red_offset = b->kb.offset;
 	p.red_has_nodata = b->kb.has_nodata;
 	p.red_nodata = b->kb.nodata;
-	mem_kern_ndvi_f32(rb, ra, out, n, &p);
+	if (!use_cuda || mem_kern_ndvi_cuda(rb, ra, out, n, &p) < 0)
+		mem_kern_ndvi_f32(rb, ra, out, n, &p);
 }
 
 /* A cloudmask stage's mask of input i (its strip with the halo rows) into out. */
 static void
 cloudmask(const struct mem_stage *s, const struct input *in, int qa, const float *raw,
-    float *out, int w, int rows, int top, int inrows, unsigned char *scratch)
+    float *out, int w, int rows, int top, int inrows, unsigned char *scratch, int use_cuda)
 {
-	if (qa)
+	if (qa)	/* QA_PIXEL bits: on the CPU (no CUDA twin yet) */
 		mem_kern_qamask_f32(raw, out, w, inrows, top, rows, &s->qa, in->kb.has_nodata,
 		    in->kb.nodata, s->dilate, scratch);
-	else
+	else if (!use_cuda || mem_kern_cloudmask_cuda(raw, out, w, inrows, top, rows, s->classes,
+	    in->kb.has_nodata, in->kb.nodata, s->dilate) < 0)
 		mem_kern_cloudmask_f32(raw, out, w, inrows, top, rows, s->classes,
 		    in->kb.has_nodata, in->kb.nodata, s->dilate, scratch);
 }
@@ -598,6 +620,14 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 	const struct input *a = &r->in[sl->in[0]], *b = &r->in[sl->in[1]];
 	int rc = 0;
 
+	/*
+	 * On the GPU every stage but zonal runs its *_cuda kernel; one that
+	 * fails (the device lost, out of device memory) runs on the CPU
+	 * instead, with the same results.  Zonal gathers each zone's values on
+	 * the CPU for exact percentiles and means (mem_kern_zonal_add).
+	 */
+#define GPU(call) (use_cuda && (call) == 0)
+
 	switch (s->kind) {
 	case MEM_STAGE_ND: {
 		struct mem_kern_ndvi_params p;
@@ -611,43 +641,52 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 		p.red_offset = b->kb.offset;
 		p.red_has_nodata = b->kb.has_nodata;
 		p.red_nodata = b->kb.nodata;
-		if (!use_cuda || mem_kern_ndvi_cuda(t->raw[sl->in[1]] + off, t->raw[sl->in[0]] + off,
-		    out, n, &p) < 0)
+		if (!GPU(mem_kern_ndvi_cuda(t->raw[sl->in[1]] + off, t->raw[sl->in[0]] + off, out, n,
+		    &p)))
 			mem_kern_ndvi_f32(t->raw[sl->in[1]] + off, t->raw[sl->in[0]] + off, out, n, &p);
 		break;
 	}
 	case MEM_STAGE_EVI: {
 		struct mem_kern_band kb[3] = { a->kb, b->kb, r->in[sl->in[2]].kb };
 
-		mem_kern_evi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off,
-		    t->raw[sl->in[2]] + off, out, n, kb);
+		if (!GPU(mem_kern_evi_cuda(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off,
+		    t->raw[sl->in[2]] + off, out, n, kb)))
+			mem_kern_evi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off,
+			    t->raw[sl->in[2]] + off, out, n, kb);
 		break;
 	}
 	case MEM_STAGE_SAVI: {
 		struct mem_kern_band kb[2] = { a->kb, b->kb };
 
-		mem_kern_savi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n, kb, s->L);
+		if (!GPU(mem_kern_savi_cuda(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n, kb,
+		    s->L)))
+			mem_kern_savi_f32(t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n, kb,
+			    s->L);
 		break;
 	}
 	case MEM_STAGE_CLOUDMASK:
-		cloudmask(s, a, sl->qa, t->raw[sl->in[0]], out, w, rows, top, inrows, t->scratch);
+		cloudmask(s, a, sl->qa, t->raw[sl->in[0]], out, w, rows, top, inrows, t->scratch,
+		    use_cuda);
 		break;
 	case MEM_STAGE_DIFF: {
 		const struct input *c = &r->in[sl->bin[0]], *d = &r->in[sl->bin[1]];
 
-		nd(a, b, t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n);
-		nd(c, d, t->raw[sl->bin[0]] + off, t->raw[sl->bin[1]] + off, t->tmp, n);
-		mem_kern_diff_f32(out, t->tmp, out, n);
+		nd(a, b, t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n, use_cuda);
+		nd(c, d, t->raw[sl->bin[0]] + off, t->raw[sl->bin[1]] + off, t->tmp, n, use_cuda);
+		if (!GPU(mem_kern_diff_cuda(out, t->tmp, out, n)))
+			mem_kern_diff_f32(out, t->tmp, out, n);
 		if (s->mask >= 0) {
 			/* the date before's clouds; the date after's are s->mask, below */
 			cloudmask(&r->c->st[s->mask], &r->in[sl->bmask], sl->bqa, t->raw[sl->bmask],
-			    t->tmp, w, rows, top, inrows, t->scratch);
-			mem_kern_apply_mask_f32(out, t->tmp, n);
+			    t->tmp, w, rows, top, inrows, t->scratch, use_cuda);
+			if (!GPU(mem_kern_apply_mask_cuda(out, t->tmp, n)))
+				mem_kern_apply_mask_f32(out, t->tmp, n);
 		}
 		break;
 	}
 	case MEM_STAGE_CHANGE:
-		mem_kern_threshold_f32(t->sout[s->diff], out, n, s->threshold);
+		if (!GPU(mem_kern_threshold_cuda(t->sout[s->diff], out, n, s->threshold)))
+			mem_kern_threshold_f32(t->sout[s->diff], out, n, s->threshold);
 		break;
 	case MEM_STAGE_CLASSIFY: {
 		const float *ins[32];
@@ -655,11 +694,16 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 		for (int v = 0; v < s->clf->k.nbands; v++) {
 			const struct input *in = &r->in[sl->cin[v]];
 
-			mem_kern_reflectance_f32(t->raw[sl->cin[v]], t->hrefl[sl->cin[v]],
-			    (size_t)w * inrows, &in->kb);
+			if (!GPU(mem_kern_reflectance_cuda(t->raw[sl->cin[v]], t->hrefl[sl->cin[v]],
+			    (size_t)w * inrows, &in->kb)))
+				mem_kern_reflectance_f32(t->raw[sl->cin[v]], t->hrefl[sl->cin[v]],
+				    (size_t)w * inrows, &in->kb);
 			ins[v] = t->hrefl[sl->cin[v]];
 		}
-		rc = mem_kern_classify_f32(&s->clf->k, ins, w, inrows, top, rows, out, t->pout[k]);
+		if (!GPU(mem_kern_classify_cuda(&s->clf->k, ins, w, inrows, top, rows, out,
+		    t->pout[k])))
+			rc = mem_kern_classify_f32(&s->clf->k, ins, w, inrows, top, rows, out,
+			    t->pout[k]);
 		break;
 	}
 	case MEM_STAGE_ZONAL:
@@ -671,12 +715,14 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 
 		for (size_t v = 0; v < nv && v < 64; v++)
 			vars[v] = s->refs[v] >= 0 ? t->sout[s->refs[v]] : t->refl[sl->vin[v]];
-		rc = mem_expr_eval(s->expr, vars, out, n);
+		if (!GPU(mem_expr_eval_cuda(s->expr, vars, out, n)))
+			rc = mem_expr_eval(s->expr, vars, out, n);
 		break;
 	}
 	}
-	if (s->mask >= 0)
+	if (s->mask >= 0 && !GPU(mem_kern_apply_mask_cuda(out, t->sout[s->mask], n)))
 		mem_kern_apply_mask_f32(out, t->sout[s->mask], n);
+#undef GPU
 	return rc;
 }
 
@@ -843,7 +889,7 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		struct worker t;
 
 		mem_err_clear(&terr);
-		if (worker_init(&t, &r, (size_t)w, (size_t)strip, halo, &terr) < 0) {
+		if (worker_init(&t, &r, (size_t)w, (size_t)strip, halo, use_cuda, &terr) < 0) {
 #pragma omp critical(mem_infer_err)
 			{
 				if (!failed)
@@ -865,7 +911,9 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			for (int i = 0; i < r.nin && e == CE_None; i++) {
 				e = read_rows(&r.in[i], t.ds[i], w, h, y0 - top, rows + top + bot, t.raw[i]);
 				bad = i;
-				if (e == CE_None && r.in[i].need_refl)
+				if (e == CE_None && r.in[i].need_refl && (!use_cuda ||
+				    mem_kern_reflectance_cuda(t.raw[i] + (size_t)w * top, t.refl[i],
+				    (size_t)w * rows, &r.in[i].kb) < 0))
 					mem_kern_reflectance_f32(t.raw[i] + (size_t)w * top, t.refl[i],
 					    (size_t)w * rows, &r.in[i].kb);
 			}

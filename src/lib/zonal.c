@@ -151,11 +151,32 @@ mem_zones_rasterize(OGRGeometryH *g, size_t n, const double gt[6], int w, int y0
 	sgt[0] = gt[0] + y0 * gt[2];
 	sgt[3] = gt[3] + y0 * gt[5];
 	GDALSetGeoTransform(ds, sgt);
-	burn = mem_xmalloc((n ? n : 1) * sizeof *burn);
-	for (size_t i = 0; i < n; i++)
-		burn[i] = (double)(i + 1);
-	e = n ? GDALRasterizeGeometries(ds, 1, &band, (int)n, g, NULL, NULL, burn, NULL, NULL, NULL) :
-		CE_None;
+	/*
+	 * Only the polygons whose envelope reaches the strip's rows: a tile's
+	 * thousands of fields would otherwise all be walked for every strip.
+	 */
+	{
+		double ya = sgt[3], yb = sgt[3] + rows * sgt[5];
+		double ylo = ya < yb ? ya : yb, yhi = ya < yb ? yb : ya;
+		OGRGeometryH *sel = mem_xmalloc((n ? n : 1) * sizeof *sel);
+		size_t m = 0;
+
+		burn = mem_xmalloc((n ? n : 1) * sizeof *burn);
+		for (size_t i = 0; i < n; i++) {
+			OGREnvelope env;
+
+			if (gt[2] == 0 && gt[4] == 0 && g[i] != NULL) {
+				OGR_G_GetEnvelope(g[i], &env);
+				if (env.MaxY < ylo || env.MinY > yhi)
+					continue;
+			}
+			sel[m] = g[i];
+			burn[m++] = (double)(i + 1);
+		}
+		e = m ? GDALRasterizeGeometries(ds, 1, &band, (int)m, sel, NULL, NULL, burn, NULL, NULL,
+		    NULL) : CE_None;
+		free(sel);
+	}
 	free(burn);
 	GDALClose(ds);
 	if (e != CE_None)
