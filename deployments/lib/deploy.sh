@@ -240,10 +240,26 @@ swarmed)
 	WMIN=$(int scaling.min_worker_nodes 0); WMAX=$(int scaling.max_worker_nodes "$WRK")
 	[ "$WRK" -ge "$WMIN" ] && [ "$WRK" -le "$WMAX" ] || refuse swarm.worker_nodes "$WRK is outside scaling.min_worker_nodes..max_worker_nodes ($WMIN..$WMAX)"
 	MT=$(c node_specs.manager.instance_type); WT=$(c node_specs.worker.instance_type)
-	machine node_specs.manager.instance_type "$MT" ""
+	[ "$(c swarm.orchestrator)" = kubernetes ] || machine node_specs.manager.instance_type "$MT" ""
 	machine node_specs.worker.instance_type "$WT" node_specs.worker.gpu
 	MD=$(int node_specs.manager.storage_size 50); WD=$(int node_specs.worker.storage_size 50)
-	i=0; while [ $i -lt "$MGR" ]; do echo "$NAME-manager$i manager ${MT:-local} ${ZONE:--} $MD" >> "$TMPD/nodes"; i=$((i + 1)); done
+	# the orchestrator of the workers, and how many shards (tasks) the run has
+	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}
+	case $ORCH in slurm|kubernetes|swarm) ;; *) refuse swarm.orchestrator "unknown orchestrator '$ORCH' (slurm, kubernetes or swarm)" ;; esac
+	TASKS=$(int swarm.tasks "$WRK")
+	[ "$TASKS" -ge 1 ] && [ "$TASKS" -le 1000 ] || refuse swarm.tasks "$TASKS is outside 1..1000"
+	if [ "$ORCH" != slurm ]; then
+		[ "$PROVIDER" != local ] || refuse swarm.orchestrator "the local provider runs slurm only (scripts/slurm-local.sh)"
+		[ -n "$IMAGE" ] || refuse software.container_image "required with swarm.orchestrator $ORCH: its workers run the image"
+	fi
+	if [ "$ORCH" = kubernetes ] && [ "$PROVIDER" = aws ]; then
+		[ -n "$(c kubernetes.cluster_role_arn)" ] || refuse kubernetes.cluster_role_arn "required for an EKS cluster (the IAM role of the control plane)"
+		[ -n "$(c kubernetes.node_role_arn)" ] || refuse kubernetes.node_role_arn "required for an EKS node group (the IAM role of the nodes)"
+		[ -n "$(c networking.subnet_ids.0)" ] || refuse networking.subnet_ids "required for an EKS cluster (at least two subnets)"
+	fi
+	# kubernetes: the provider's managed cluster has no manager machines
+	[ "$ORCH" = kubernetes ] ||
+		{ i=0; while [ $i -lt "$MGR" ]; do echo "$NAME-manager$i manager ${MT:-local} ${ZONE:--} $MD" >> "$TMPD/nodes"; i=$((i + 1)); done; }
 	i=0; while [ $i -lt "$WRK" ]; do echo "$NAME-worker$i worker ${WT:-local} ${ZONE:--} $WD" >> "$TMPD/nodes"; i=$((i + 1)); done ;;
 esac
 
