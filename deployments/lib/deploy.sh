@@ -95,7 +95,21 @@ if ! awk -f "$LIB/yaml-flat.awk" "$CONFIG" > "$TMPD/flat" 2> "$TMPD/yerr"; then
 fi
 CONFDIR=$(cd "$(dirname "$CONFIG")" && pwd)
 
-c() { awk -F'\t' -v k="$1" '$1 == k { print $2; exit }' "$TMPD/flat"; }
+# c KEY: the value at KEY ("a.b.0.c"), from shell variables CFG_a__b__0__c
+# read once: a lookup spawns no process (plans make hundreds)
+awk -F'\t' '!(($1) in seen) { seen[$1]; k = $1; gsub(/[.]/, "__", k); gsub(/[^A-Za-z0-9_]/, "_", k); v = $2; gsub(/\047/, "\047\\\047\047", v); printf "CFG_%s=\047%s\047\n", k, v }' "$TMPD/flat" > "$TMPD/flat.sh"
+. "$TMPD/flat.sh"
+c() {
+	_k=$1 _o=
+	while :; do
+		case $_k in
+		*.*) _o="$_o${_k%%.*}__"; _k=${_k#*.} ;;
+		*) _o="$_o$_k"; break ;;
+		esac
+	done
+	case $_o in *[!A-Za-z0-9_]*) return 0 ;; esac
+	eval "printf '%s\\n' \"\${CFG_$_o-}\""
+}
 has() { awk -F'\t' -v k="$1" 'index($1, k) == 1 && (length($1) == length(k) || substr($1, length(k) + 1, 1) == ".") { f = 1 } END { exit !f }' "$TMPD/flat"; }
 # items PREFIX: how many list items PREFIX holds
 items() { awk -F'\t' -v k="$1." 'index($1, k) == 1 { s = substr($1, length(k) + 1); sub(/[.].*/, "", s); if (s ~ /^[0-9]+$/) n[s] } END { c = 0; for (i in n) c++; print c }' "$TMPD/flat"; }
@@ -232,6 +246,9 @@ consensus)
 		i=$((i + 1))
 	done ;;
 swarmed)
+	# the orchestrator of the workers
+	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}
+	case $ORCH in slurm|kubernetes|swarm) ;; *) refuse swarm.orchestrator "unknown orchestrator '$ORCH' (slurm, kubernetes or swarm)" ;; esac
 	MGR=$(int swarm.manager_nodes 1); WRK=$(int swarm.worker_nodes 2)
 	[ "$MGR" -ge 1 ] || refuse swarm.manager_nodes "must be at least 1"
 	SMIN=$(int swarm.min_nodes 1); SMAX=$(int swarm.max_nodes $((MGR + WRK)))
@@ -240,18 +257,18 @@ swarmed)
 	WMIN=$(int scaling.min_worker_nodes 0); WMAX=$(int scaling.max_worker_nodes "$WRK")
 	[ "$WRK" -ge "$WMIN" ] && [ "$WRK" -le "$WMAX" ] || refuse swarm.worker_nodes "$WRK is outside scaling.min_worker_nodes..max_worker_nodes ($WMIN..$WMAX)"
 	MT=$(c node_specs.manager.instance_type); WT=$(c node_specs.worker.instance_type)
-	[ "$(c swarm.orchestrator)" = kubernetes ] || machine node_specs.manager.instance_type "$MT" ""
+	[ "$ORCH" = kubernetes ] || machine node_specs.manager.instance_type "$MT" ""
 	machine node_specs.worker.instance_type "$WT" node_specs.worker.gpu
 	MD=$(int node_specs.manager.storage_size 50); WD=$(int node_specs.worker.storage_size 50)
-	# the orchestrator of the workers, and how many shards (tasks) the run has
-	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}
-	case $ORCH in slurm|kubernetes|swarm) ;; *) refuse swarm.orchestrator "unknown orchestrator '$ORCH' (slurm, kubernetes or swarm)" ;; esac
+	# how many shards (tasks) the run has
 	TASKS=$(int swarm.tasks "$WRK")
 	[ "$TASKS" -ge 1 ] && [ "$TASKS" -le 1000 ] || refuse swarm.tasks "$TASKS is outside 1..1000"
 	if [ "$ORCH" != slurm ]; then
 		[ "$PROVIDER" != local ] || refuse swarm.orchestrator "the local provider runs slurm only (scripts/slurm-local.sh)"
 		[ -n "$IMAGE" ] || refuse software.container_image "required with swarm.orchestrator $ORCH: its workers run the image"
 	fi
+	[ "$ORCH" != slurm ] || [ "$PROVIDER" = local ] || [ -n "$SOURCE" ] ||
+		refuse software.source "required with swarm.orchestrator slurm: Slurm runs the tools installed on the nodes"
 	if [ "$ORCH" = kubernetes ] && [ "$PROVIDER" = aws ]; then
 		[ -n "$(c kubernetes.cluster_role_arn)" ] || refuse kubernetes.cluster_role_arn "required for an EKS cluster (the IAM role of the control plane)"
 		[ -n "$(c kubernetes.node_role_arn)" ] || refuse kubernetes.node_role_arn "required for an EKS node group (the IAM role of the nodes)"
@@ -283,7 +300,7 @@ if [ "$DRY" = 0 ] && ! have_credentials; then
 	echo "$PROG: no '$cli' with credentials here: rendering the plan only (--dry-run)" >&2
 	DRY=1
 fi
-render_$ACTION > "$TMPD/plan.sh"
+render_$([ "$ACTION" = plan ] && echo up || echo "$ACTION") > "$TMPD/plan.sh"
 if [ "$DRY" = 1 ]; then
 	cat "$TMPD/plan.sh"
 	audit ok "rendered $(grep -c "^$cli " "$TMPD/plan.sh" || true) $cli command(s)"

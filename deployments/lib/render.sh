@@ -120,7 +120,7 @@ slurm_conf() {
 	echo "AuthType=auth/munge"
 	echo "CredType=cred/munge"
 	echo "SlurmUser=slurm"
-	echo "StateSaveLocation=/srv/memories/slurm-state"
+	echo "StateSaveLocation=/var/spool/slurmctld"
 	echo "SlurmdSpoolDir=/var/spool/slurmd"
 	echo "ProctrackType=proctrack/linuxproc"
 	echo "TaskPlugin=task/none"
@@ -525,6 +525,7 @@ k8s_run() {
 	if uses_key; then
 		if [ "$KEYSRC" = file ]; then echo "kubectl create secret generic $NAME-model-api-key --from-file=api-key=$(q "$KEYFILE")"
 		else echo "printf %s \"\$$KEYENV\" | kubectl create secret generic $NAME-model-api-key --from-file=api-key=/dev/stdin"; fi
+		echo "kubectl label secret $NAME-model-api-key memories-deployment=$NAME"
 	fi
 	echo "kubectl apply -f k8s-base.yaml -f k8s-plan.yaml"
 	echo "kubectl wait --for=condition=complete --timeout=24h job/$NAME-plan"
@@ -618,6 +619,8 @@ render_destroy() {
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = slurm ] && secrets="$secrets $NAME-munge-key"
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = swarm ] && secrets="$secrets $NAME-swarm-manager-token $NAME-swarm-worker-token"
 	if [ "$PATTERN" = swarmed ] && [ "$ORCH" = kubernetes ]; then
+		# the volume first, so that its storage (Filestore, Azure Files, EFS) goes too
+		echo "kubectl delete jobs,persistentvolumeclaims,configmaps,secrets -l memories-deployment=$NAME --wait"
 		case $PROVIDER in
 		gcp) echo "gcloud container clusters delete $NAME --zone=$ZONE --quiet" ;;
 		azure) echo "az group delete --name $RG --yes" ;;
