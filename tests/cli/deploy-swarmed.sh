@@ -38,6 +38,7 @@ sums() { (cd "$1" && find . -name '*.tif' | sort | xargs md5sum); }
 sums ref/out > ref.sums
 
 check "validate" deploy validate
+check "the example deployments/examples/swarmed-local.yaml validates" sh "$D/swarmed/local/deploy.sh" --config "$D/examples/swarmed-local.yaml" validate
 deploy --dry-run > plan.out 2>&1
 grep -q "slurm-local.sh' start '$T/st/slurm'" plan.out && grep -q 'mem-run --slurm --tasks 3 ' plan.out &&
 	ok "--dry-run prints the Slurm start and the submission of 3 tasks" || { not_ok "--dry-run"; sed 's/^/# /' plan.out; }
