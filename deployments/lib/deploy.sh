@@ -190,6 +190,10 @@ machine() {
 # secrets: never inline in the config; a key file or an environment variable
 awk -F'\t' '{ n = split($1, p, "."); k = toupper(p[n]) } k ~ /(^|_)(API_?KEY|SECRET|PASSWORD|TOKEN)$/ || k == "KEY" { print $1; exit }' "$TMPD/flat" > "$TMPD/inline"
 [ ! -s "$TMPD/inline" ] || refuse "$(cat "$TMPD/inline")" "secrets are not taken inline: use software.model.api_key_file or the environment (software.model.api_key_env)"
+# environment values go into env files that sh sources and docker reads
+# as they are, and into YAML: plain words only
+awk -F'\t' 'index($1, "software.environment.") == 1 && ($2 ~ /[^A-Za-z0-9_.\/:,=+@%-]/ || substr($1, 22) !~ /^[A-Za-z_][A-Za-z0-9_]*$/) { print $1; exit }' "$TMPD/flat" > "$TMPD/badenv"
+[ ! -s "$TMPD/badenv" ] || refuse "$(cat "$TMPD/badenv")" "an environment variable's name must be a shell name and its value plain (letters, digits and _ . / : , = + @ % -)"
 MODEL_PROVIDER=$(c software.model.provider); MODEL_PROVIDER=${MODEL_PROVIDER:-$(c software.environment.MODEL_PROVIDER)}
 MODEL_NAME=$(c software.model.name); MODEL_NAME=${MODEL_NAME:-$(c software.environment.MODEL_NAME)}
 MODEL_PROVIDER=${MODEL_PROVIDER:-none}

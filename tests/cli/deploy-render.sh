@@ -230,6 +230,10 @@ grep -v node_role_arn eks2.yaml > o3.yaml
 refused "EKS without the nodes' role" swarmed/aws o3.yaml "kubernetes.node_role_arn: required for an EKS node group"
 printf 'deployment:\n  type: swarmed\n  provider: local\nswarm:\n  orchestrator: swarm\nrecipe: %s\n' "$MEM_SRCDIR/recipes/demo.yaml" > o4.yaml
 refused "swarm on the local provider" swarmed/local o4.yaml "swarm.orchestrator: the local provider runs slurm only"
+sed 's/orchestrator: swarm/orchestrator: slurm/' s3.yaml > o6.yaml
+refused "slurm on a cloud without a source tarball" swarmed/aws o6.yaml "software.source: required with swarm.orchestrator slurm"
+sed 's/USE_GPU: "true"/USE_GPU: "$(reboot)"/' k3.yaml > o7.yaml
+refused "an environment value that is not plain" swarmed/gcp o7.yaml "software.environment.USE_GPU: an environment variable's name must be a shell name and its value plain"
 sed 's/tasks: 3/tasks: 0/' k3.yaml > o5.yaml
 refused "zero tasks" swarmed/gcp o5.yaml "swarm.tasks: 0 is outside 1..1000"
 
