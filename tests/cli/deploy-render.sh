@@ -37,7 +37,7 @@ for e in $EXAMPLES; do
 	: > "$n.golden"
 	for a in plan destroy; do
 		echo "### $a" >> "$n.golden"
-		(cd "$EX" && sh "../$pp/deploy.sh" --config "$n.yaml" --audit-log "$T/$n.audit" $a) >> "$n.golden" 2>> "$n.err" ||
+		(cd "$EX" && sh "../$pp/deploy.sh" --config "$n.yaml" --audit-log "$T/$n.audit" --dry-run $a) >> "$n.golden" 2>> "$n.err" ||
 			echo "### exit status $?" >> "$n.golden"
 	done
 	echo "### audit" >> "$n.golden"
