@@ -767,6 +767,23 @@ load_item(const char *dir)
 	return j;
 }
 
+/*
+ * The work directory of a cell, named by its id (derived from stem and
+ * params, which are consumed): 1 with *tile loaded when the cell is already
+ * finished there, 0 when the directory is ready for new work, -1 on error.
+ */
+static int
+open_cell(const struct group *gr, const char *stem, json_t *params, char **id, char **dir,
+    json_t **tile, struct mem_err *err)
+{
+	*id = mem_item_derive_id(stem, "mem-tile", params);
+	json_decref(params);
+	*dir = mem_xasprintf("%s/tiles/%s", gr->t->o.workdir, *id);
+	if ((*tile = load_item(*dir)) != NULL)
+		return 1;
+	return mem_workdir(*dir, err) < 0 ? -1 : 0;
+}
+
 /* Rows per strip so that one worker keeps within its share of --mem. */
 static int
 strip_rows(const struct group *gr, int w, int h)
@@ -983,7 +1000,7 @@ make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
 	json_t *params = json_object(), *ids = json_array(), *s, *item;
 	struct out *outs = mem_xcalloc((size_t)gr->nk, sizeof *outs);
 	long nany = 0, nscl = 0, ncloud = 0;
-	int w = g->tile_size, h = g->tile_h, rows, rc = -1;
+	int w = g->tile_size, h = g->tile_h, rows, rc = -1, r;
 	size_t i;
 
 	*tile = NULL;
@@ -1019,15 +1036,11 @@ make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
 	}
 	if (o->composite_set)
 		json_object_set_new(params, "composite", json_string(stem + strlen(cell) + 1));
-	id = mem_item_derive_id(stem, "mem-tile", params);
-	json_decref(params);
-	dir = mem_xasprintf("%s/tiles/%s", o->workdir, id);
-	if ((*tile = load_item(dir)) != NULL) {
-		rc = 0;
+	if ((r = open_cell(gr, stem, params, &id, &dir, tile, err)) != 0) {
+		if (r > 0)
+			rc = 0;
 		goto out;
 	}
-	if (mem_workdir(dir, err) < 0)
-		goto out;
 
 	rows = strip_rows(gr, w, h);
 	worker_reserve(wk, (size_t)w * (size_t)rows);
@@ -1241,7 +1254,7 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 	double b[4];
 	json_t *kids = json_array(), *params, *ids = json_array(), *k, *item = NULL;
 	long fx0, fy0, fx1, fy1, nany = 0, nscl = 0, ncloud = 0;
-	int w = g->tile_size, h = g->tile_h, direct = halves(g, fine), rc = -1;
+	int w = g->tile_size, h = g->tile_h, direct = halves(g, fine), rc = -1, r;
 	size_t i;
 
 	*tile = NULL;
@@ -1268,15 +1281,11 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 	params = json_object();
 	json_object_set_new(params, "cell", json_string(cell));
 	json_object_set_new(params, "from", ids);
-	id = mem_item_derive_id(stem, "mem-tile", params);
-	json_decref(params);
-	dir = mem_xasprintf("%s/tiles/%s", o->workdir, id);
-	if ((*tile = load_item(dir)) != NULL) {
-		rc = 0;
+	if ((r = open_cell(gr, stem, params, &id, &dir, tile, err)) != 0) {
+		if (r > 0)
+			rc = 0;
 		goto out;
 	}
-	if (mem_workdir(dir, err) < 0)
-		goto out;
 	item = tile_item(gr, json_array_get(gr->scenes, 0), id, cell, b);
 	{
 		json_t *props = json_object_get(item, "properties"),
