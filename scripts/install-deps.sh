@@ -5,8 +5,12 @@
 #   scripts/install-deps.sh --test   also what the test suite uses: mandoc,
 #                                    slurm-wlm and munge (a one-host Slurm),
 #                                    etcd-server and etcd-client (local consensus),
-#                                    and from npm the offline STAC validator and
-#                                    s3rver, an S3 server for the tests
+#                                    cloud-init and docker-compose (offline checks
+#                                    of rendered cloud-init and Swarm stacks),
+#                                    and from npm the offline STAC validator,
+#                                    s3rver, an S3 server for the tests, and
+#                                    kubernetes-models with yaml (offline checks
+#                                    of rendered Kubernetes manifests)
 #                                    (into $MEM_TOOLS, default /opt/memories-tools)
 #
 # Packages already installed are not asked for again, so a second run costs
@@ -17,7 +21,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
 libgdal-dev gdal-bin libproj-dev proj-bin libtiff-dev libhdf5-dev hdf5-tools
 libnetcdf-dev netcdf-bin libcurl4-openssl-dev libjansson-dev libyaml-dev
 python3 python3-gdal python3-numpy curl ca-certificates"
-TEST_PKGS="mandoc groff-base nginx-light nodejs npm make slurm-wlm munge etcd-server etcd-client"
+TEST_PKGS="mandoc groff-base nginx-light nodejs npm make slurm-wlm munge etcd-server etcd-client
+cloud-init docker-compose"
 
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1
@@ -42,7 +47,7 @@ if [ -n "$missing" ]; then
 	echo "install-deps.sh: installing $missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# Packages such as etcd-server, munge and slurm-wlm start their daemons on
-	# install; the tests start their own on loopback and stop them.  A
+	# install (cloud-init only enables systemd units, which do nothing here); the tests start their own on loopback and stop them.  A
 	# policy-rc.d that refuses (101) keeps the packages' own from starting.
 	policy=""
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -73,6 +78,16 @@ if [ "$test_deps" = 1 ]; then
 		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
 		    s3rver@3.7.1 >/dev/null 2>&1); then
 			echo "install-deps.sh: npm install failed: object store tests will be skipped" >&2
+		fi
+	fi
+	# offline validation of the Kubernetes manifests deploy.sh renders
+	# (tests/cli/deploy-render.sh, deployments/lib/k8s-validate.mjs)
+	if [ ! -f "$T/node_modules/kubernetes-models/package.json" ] || [ ! -f "$T/node_modules/yaml/package.json" ]; then
+		echo "install-deps.sh: installing kubernetes-models and yaml into $T" >&2
+		mkdir -p "$T"
+		if ! (cd "$T" && npm install --no-audit --no-fund --loglevel=error \
+		    kubernetes-models@4.5.1 yaml@2 >/dev/null 2>&1); then
+			echo "install-deps.sh: npm install failed: Kubernetes manifest checks will be skipped" >&2
 		fi
 	fi
 fi

@@ -95,7 +95,21 @@ if ! awk -f "$LIB/yaml-flat.awk" "$CONFIG" > "$TMPD/flat" 2> "$TMPD/yerr"; then
 fi
 CONFDIR=$(cd "$(dirname "$CONFIG")" && pwd)
 
-c() { awk -F'\t' -v k="$1" '$1 == k { print $2; exit }' "$TMPD/flat"; }
+# c KEY: the value at KEY ("a.b.0.c"), from shell variables CFG_a__b__0__c
+# read once: a lookup spawns no process (plans make hundreds)
+awk -F'\t' '!(($1) in seen) { seen[$1]; k = $1; gsub(/[.]/, "__", k); gsub(/[^A-Za-z0-9_]/, "_", k); v = $2; gsub(/\047/, "\047\\\047\047", v); printf "CFG_%s=\047%s\047\n", k, v }' "$TMPD/flat" > "$TMPD/flat.sh"
+. "$TMPD/flat.sh"
+c() {
+	_k=$1 _o=
+	while :; do
+		case $_k in
+		*.*) _o="$_o${_k%%.*}__"; _k=${_k#*.} ;;
+		*) _o="$_o$_k"; break ;;
+		esac
+	done
+	case $_o in *[!A-Za-z0-9_]*) return 0 ;; esac
+	eval "printf '%s\\n' \"\${CFG_$_o-}\""
+}
 has() { awk -F'\t' -v k="$1" 'index($1, k) == 1 && (length($1) == length(k) || substr($1, length(k) + 1, 1) == ".") { f = 1 } END { exit !f }' "$TMPD/flat"; }
 # items PREFIX: how many list items PREFIX holds
 items() { awk -F'\t' -v k="$1." 'index($1, k) == 1 { s = substr($1, length(k) + 1); sub(/[.].*/, "", s); if (s ~ /^[0-9]+$/) n[s] } END { c = 0; for (i in n) c++; print c }' "$TMPD/flat"; }
@@ -176,6 +190,10 @@ machine() {
 # secrets: never inline in the config; a key file or an environment variable
 awk -F'\t' '{ n = split($1, p, "."); k = toupper(p[n]) } k ~ /(^|_)(API_?KEY|SECRET|PASSWORD|TOKEN)$/ || k == "KEY" { print $1; exit }' "$TMPD/flat" > "$TMPD/inline"
 [ ! -s "$TMPD/inline" ] || refuse "$(cat "$TMPD/inline")" "secrets are not taken inline: use software.model.api_key_file or the environment (software.model.api_key_env)"
+# environment values go into env files that sh sources and docker reads
+# as they are, and into YAML: plain words only
+awk -F'\t' 'index($1, "software.environment.") == 1 && ($2 ~ /[^A-Za-z0-9_.\/:,=+@%-]/ || substr($1, 22) !~ /^[A-Za-z_][A-Za-z0-9_]*$/) { print $1; exit }' "$TMPD/flat" > "$TMPD/badenv"
+[ ! -s "$TMPD/badenv" ] || refuse "$(cat "$TMPD/badenv")" "an environment variable's name must be a shell name and its value plain (letters, digits and _ . / : , = + @ % -)"
 MODEL_PROVIDER=$(c software.model.provider); MODEL_PROVIDER=${MODEL_PROVIDER:-$(c software.environment.MODEL_PROVIDER)}
 MODEL_NAME=$(c software.model.name); MODEL_NAME=${MODEL_NAME:-$(c software.environment.MODEL_NAME)}
 MODEL_PROVIDER=${MODEL_PROVIDER:-none}
@@ -232,6 +250,9 @@ consensus)
 		i=$((i + 1))
 	done ;;
 swarmed)
+	# the orchestrator of the workers
+	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}
+	case $ORCH in slurm|kubernetes|swarm) ;; *) refuse swarm.orchestrator "unknown orchestrator '$ORCH' (slurm, kubernetes or swarm)" ;; esac
 	MGR=$(int swarm.manager_nodes 1); WRK=$(int swarm.worker_nodes 2)
 	[ "$MGR" -ge 1 ] || refuse swarm.manager_nodes "must be at least 1"
 	SMIN=$(int swarm.min_nodes 1); SMAX=$(int swarm.max_nodes $((MGR + WRK)))
@@ -240,10 +261,26 @@ swarmed)
 	WMIN=$(int scaling.min_worker_nodes 0); WMAX=$(int scaling.max_worker_nodes "$WRK")
 	[ "$WRK" -ge "$WMIN" ] && [ "$WRK" -le "$WMAX" ] || refuse swarm.worker_nodes "$WRK is outside scaling.min_worker_nodes..max_worker_nodes ($WMIN..$WMAX)"
 	MT=$(c node_specs.manager.instance_type); WT=$(c node_specs.worker.instance_type)
-	machine node_specs.manager.instance_type "$MT" ""
+	[ "$ORCH" = kubernetes ] || machine node_specs.manager.instance_type "$MT" ""
 	machine node_specs.worker.instance_type "$WT" node_specs.worker.gpu
 	MD=$(int node_specs.manager.storage_size 50); WD=$(int node_specs.worker.storage_size 50)
-	i=0; while [ $i -lt "$MGR" ]; do echo "$NAME-manager$i manager ${MT:-local} ${ZONE:--} $MD" >> "$TMPD/nodes"; i=$((i + 1)); done
+	# how many shards (tasks) the run has
+	TASKS=$(int swarm.tasks "$WRK")
+	[ "$TASKS" -ge 1 ] && [ "$TASKS" -le 1000 ] || refuse swarm.tasks "$TASKS is outside 1..1000"
+	if [ "$ORCH" != slurm ]; then
+		[ "$PROVIDER" != local ] || refuse swarm.orchestrator "the local provider runs slurm only (scripts/slurm-local.sh)"
+		[ -n "$IMAGE" ] || refuse software.container_image "required with swarm.orchestrator $ORCH: its workers run the image"
+	fi
+	[ "$ORCH" != slurm ] || [ "$PROVIDER" = local ] || [ -n "$SOURCE" ] ||
+		refuse software.source "required with swarm.orchestrator slurm: Slurm runs the tools installed on the nodes"
+	if [ "$ORCH" = kubernetes ] && [ "$PROVIDER" = aws ]; then
+		[ -n "$(c kubernetes.cluster_role_arn)" ] || refuse kubernetes.cluster_role_arn "required for an EKS cluster (the IAM role of the control plane)"
+		[ -n "$(c kubernetes.node_role_arn)" ] || refuse kubernetes.node_role_arn "required for an EKS node group (the IAM role of the nodes)"
+		[ -n "$(c networking.subnet_ids.0)" ] || refuse networking.subnet_ids "required for an EKS cluster (at least two subnets)"
+	fi
+	# kubernetes: the provider's managed cluster has no manager machines
+	[ "$ORCH" = kubernetes ] ||
+		{ i=0; while [ $i -lt "$MGR" ]; do echo "$NAME-manager$i manager ${MT:-local} ${ZONE:--} $MD" >> "$TMPD/nodes"; i=$((i + 1)); done; }
 	i=0; while [ $i -lt "$WRK" ]; do echo "$NAME-worker$i worker ${WT:-local} ${ZONE:--} $WD" >> "$TMPD/nodes"; i=$((i + 1)); done ;;
 esac
 
@@ -267,7 +304,7 @@ if [ "$DRY" = 0 ] && ! have_credentials; then
 	echo "$PROG: no '$cli' with credentials here: rendering the plan only (--dry-run)" >&2
 	DRY=1
 fi
-render_$ACTION > "$TMPD/plan.sh"
+render_$([ "$ACTION" = plan ] && echo up || echo "$ACTION") > "$TMPD/plan.sh"
 if [ "$DRY" = 1 ]; then
 	cat "$TMPD/plan.sh"
 	audit ok "rendered $(grep -c "^$cli " "$TMPD/plan.sh" || true) $cli command(s)"

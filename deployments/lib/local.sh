@@ -28,7 +28,7 @@ local_plan() {
 		while [ $i -le "$N" ]; do etcd_cmd $i; echo; i=$((i + 1)); done ;;
 	swarmed)
 		echo "sh $(q "$ROOT/scripts/slurm-local.sh") start $(q "$STATE/slurm")"
-		echo "SLURM_CONF=$(q "$STATE/slurm/slurm.conf") mem-run --slurm --tasks $(c swarm.worker_nodes || true) $(q "$RECIPE")" ;;
+		echo "SLURM_CONF=$(q "$STATE/slurm/slurm.conf") mem-run --slurm --tasks $TASKS --run-dir $(q "$STATE/run") $(q "$RECIPE")" ;;
 	esac
 }
 
@@ -107,10 +107,51 @@ local_consensus_destroy() {
 }
 
 # --- swarmed: one-host Slurm ---------------------------------------------------
+# up starts munged, slurmctld and slurmd under STATE/slurm (scripts/slurm-local.sh;
+# ports $MEM_SLURM_PORT and the next), submits the recipe as an array job and
+# a merge job (mem-run --slurm, run directory STATE/run) and waits for both
+# ($MEM_DEPLOY_WAIT seconds at most, default 3600); the outputs go where the
+# recipe says, from the current directory, as a standalone run's do.
+swarmed_job() { sed -n "s/.*\"$1\": *\"\([0-9]*\)\".*/\1/p" "$STATE/run/slurm/plan.json" 2>/dev/null; }
+swarmed_queued() { squeue -h -j "$1" 2>/dev/null | grep -q .; }
 local_swarmed_up() {
-	sh "$ROOT/scripts/slurm-local.sh" start "$STATE/slurm" || fail "slurm-local.sh start failed"
+	if [ -f "$STATE/slurm/slurmctld.pid" ] && kill -0 "$(cat "$STATE/slurm/slurmctld.pid")" 2>/dev/null; then
+		fail "slurmctld already runs (pid $(cat "$STATE/slurm/slurmctld.pid")): destroy first"
+	fi
+	sh "$ROOT/scripts/slurm-local.sh" start "$STATE/slurm" > "$STATE/slurm-start.log" 2>&1 ||
+		fail "slurm-local.sh start failed: $(tail -3 "$STATE/slurm-start.log")"
 	SLURM_CONF=$STATE/slurm/slurm.conf; export SLURM_CONF
-	if mem-run --slurm --tasks "$(c swarm.worker_nodes)" "$RECIPE"; then audit ok "submitted"; else fail "mem-run --slurm failed"; fi
+	rm -rf "$STATE/run"
+	mem-run --slurm --tasks "$TASKS" --run-dir "$STATE/run" "$RECIPE" || fail "mem-run --slurm '$(c recipe)' failed"
+	arr=$(swarmed_job array_job); merge=$(swarmed_job merge_job)
+	[ -n "$arr" ] && [ -n "$merge" ] || fail "no job ids in $STATE/run/slurm/plan.json"
+	audit ok "submitted array job $arr ($TASKS tasks) and merge job $merge"
+	wait_s=${MEM_DEPLOY_WAIT:-3600}; t=0
+	while { swarmed_queued "$arr" || swarmed_queued "$merge"; } && [ $t -lt $((wait_s * 5)) ]; do sleep 0.2; t=$((t + 1)); done
+	swarmed_queued "$merge" && fail "jobs $arr and $merge still queued after $wait_s s (status, then destroy)"
+	st=$(sed -n 's/^  "status": *\([0-9]*\).*/\1/p' "$STATE/run/run.json" 2>/dev/null | head -1)
+	if [ -s "$STATE/run/stored.ndjson" ] && [ "$st" = 0 ]; then
+		echo "$PROG: array job $arr ($TASKS tasks) and merge job $merge done: $(wc -l < "$STATE/run/stored.ndjson") item(s) stored"
+		audit ok "array job $arr and merge job $merge done"
+	else
+		fail "the Slurm run did not finish: see $STATE/run/slurm/*.log (mem-run --slurm --resubmit-failed $STATE/run)"
+	fi
 }
-local_swarmed_status() { SLURM_CONF=$STATE/slurm/slurm.conf squeue; audit ok status; }
-local_swarmed_destroy() { sh "$ROOT/scripts/slurm-local.sh" stop "$STATE/slurm"; audit ok "slurm stopped"; }
+local_swarmed_status() {
+	SLURM_CONF=$STATE/slurm/slurm.conf; export SLURM_CONF
+	if ! [ -f "$STATE/slurm/slurmctld.pid" ] || ! kill -0 "$(cat "$STATE/slurm/slurmctld.pid")" 2>/dev/null; then
+		echo "slurm: not running"; audit ok "status: not running"; return 1
+	fi
+	echo "slurm: running ($SLURM_CONF)"
+	sinfo -h -o 'node %n %T' 2>/dev/null || true
+	squeue -h -o 'job %i %j %T' 2>/dev/null || true
+	n=$(ls "$STATE"/run/shards/*/done 2>/dev/null | wc -l)
+	echo "tasks done: $n of $TASKS"
+	audit ok "status: $n of $TASKS tasks done"
+}
+local_swarmed_destroy() {
+	sh "$ROOT/scripts/slurm-local.sh" stop "$STATE/slurm" || true
+	rm -rf "$STATE"
+	echo "$PROG: slurm stopped, $STATE removed"
+	audit ok "slurm stopped"
+}

@@ -26,7 +26,7 @@ for e in standalone/gcp:standalone-gcp:gcloud consensus/aws:consensus-aws:aws sw
 	check "$f: the plan is valid sh" sh -n "$f.plan"
 done
 # exact commands (golden lines)
-grep -qx "gcloud compute instances create memories-standalone --zone=us-west1-a --machine-type=n1-standard-4 --accelerator=type=nvidia-tesla-t4,count=1 --maintenance-policy=TERMINATE --boot-disk-size=100GB --boot-disk-type=pd-ssd --image-family=debian-12 --image-project=debian-cloud --network=memories-vpc --subnet=memories-subnet --labels=memories-deployment=memories-standalone,memories-role=standalone --metadata-from-file=user-data=cloud-init-standalone.yaml" standalone-gcp.plan &&
+grep -qx "gcloud compute instances create memories-standalone --zone=us-west1-a --machine-type=n1-standard-4 --accelerator=type=nvidia-tesla-t4,count=1 --maintenance-policy=TERMINATE --boot-disk-size=100GB --boot-disk-type=pd-ssd --image-family=debian-12 --image-project=debian-cloud --network=memories-vpc --subnet=memories-subnet --tags=memories-standalone --labels=memories-deployment=memories-standalone,memories-role=standalone --metadata-from-file=user-data=cloud-init-standalone.yaml" standalone-gcp.plan &&
 	ok "standalone-gcp: the gcloud instance command" || not_ok "standalone-gcp: the gcloud instance command"
 [ "$(grep -c '^aws ec2 run-instances .*--instance-type t3.medium' consensus-aws.plan)" = 3 ] &&
 	grep -q 'AvailabilityZone=us-west-2c' consensus-aws.plan && grep -q 'etcd-server' consensus-aws.plan &&
@@ -38,7 +38,7 @@ grep -qx "gcloud compute instances create memories-standalone --zone=us-west1-a 
 b64=$(base64 -w0 < "$MEM_SRCDIR/recipes/demo.yaml")
 grep -q "content: $b64\$" standalone-gcp.plan && ok "cloud-init carries the recipe" || not_ok "cloud-init carries the recipe"
 if command -v cloud-init >/dev/null 2>&1; then
-	sed -n "/^cat > cloud-init-standalone.yaml/,/^CLOUD_INIT_EOF/p" standalone-gcp.plan | sed '1d;$d' > ci.yaml
+	sed -n "/^cat > cloud-init-standalone.yaml/,/^MEM_EOF/p" standalone-gcp.plan | sed '1d;$d' > ci.yaml
 	check "cloud-init schema accepts the user data" cloud-init schema -c ci.yaml
 else
 	skip "cloud-init not installed: schema check"
