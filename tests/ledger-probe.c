@@ -8,7 +8,7 @@
  *   ledger-probe ... URL late SECONDS KEY                    claim, sleep, then done:
  *                                                            "done" or "lost"
  *   ledger-probe ... URL state KEY                           free | taken OWNER | done OWNER
- *   ledger-probe ... URL lead                                leader | follower
+ *   ledger-probe ... URL lead [SECONDS]                      leader | follower, then sleep
  * TLS files come from MEM_LEDGER_CACERT, _CERT, _KEY.  Exit 75 when the
  * ledger cannot be reached, 1 when a step failed.
  */
@@ -64,6 +64,9 @@ main(int argc, char **argv)
 			rc = 1;
 		else
 			printf("%s\n", r ? "leader" : "follower");
+		fflush(stdout);
+		if (i < argc)
+			sleep((unsigned)atoi(argv[i]));
 	} else if (strcmp(cmd, "state") == 0 && i < argc) {
 		char *owner;
 		int st = mem_ledger_state(l, argv[i], &owner, &err);
