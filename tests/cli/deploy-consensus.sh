@@ -158,7 +158,7 @@ fi
 # --- a second run: two members stopped mid-run, one back after 4 s -------------------------
 # m3 comes back first, from its own command line: 3 members again
 sh "$DEPLOY" --config c.yaml --state-dir st plan 2>/dev/null | grep '^etcd --name m' | sed 's/ &$//' > members.sh
-setsid sh -c "$(sed -n 3p members.sh)" > m3b.log 2>&1 &
+setsid sh -c "exec $(sed -n 3p members.sh)" > m3b.log 2>&1 &
 echo $! > m3.pid
 n=0; until curl -s -m 1 --noproxy 127.0.0.1 --cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem \
 	https://127.0.0.1:53379/health 2>/dev/null | grep -q true; do n=$((n + 1)); [ $n -lt 100 ] || break; sleep 0.1; done
@@ -172,12 +172,14 @@ for i in 1 2 3; do
 	echo $! > r2w$i.pid
 done
 wait_claims "run2-$$" || diag "no claim seen before the members were stopped"
-kill "$(cat st/m1.pid)" "$(cat m3.pid)"
+kill "$(cat st/m1.pid)" "-$(cat m3.pid)"
 sleep 4
+[ "$(curl -s -m 1 --noproxy 127.0.0.1 --cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem \
+	https://127.0.0.1:52379/health 2>/dev/null)" != '{"health":"true"}' ] || diag "m2 still says healthy: not stopped?"
 alive=0
 for i in 1 2 3; do kill -0 "$(cat r2w$i.pid)" 2>/dev/null && alive=$((alive + 1)); done
 [ $alive -eq 3 ] && ok "without quorum the 3 workers wait (none exited)" || not_ok "without quorum: $alive of 3 workers alive"
-setsid sh -c "$(sed -n 1p members.sh)" > m1b.log 2>&1 &
+setsid sh -c "exec $(sed -n 1p members.sh)" > m1b.log 2>&1 &
 echo $! > m1.pid
 rc=0
 for i in 1 2 3; do wait "$(cat r2w$i.pid)" || rc=$?; rm -f r2w$i.pid; done
@@ -185,7 +187,7 @@ for i in 1 2 3; do wait "$(cat r2w$i.pid)" || rc=$?; rm -f r2w$i.pid; done
 ! grep -q 'failed' r2w1.log r2w2.log r2w3.log && [ "$(wc -l < run2/run/w1/stored.ndjson)" -eq "$NT" ] &&
 	ok "no failure in the workers' logs, every item stored" || { not_ok "after the outage: failures"; grep failed r2w*.log | sed 's/^/# /'; }
 same_out run2/out && ok "after the outage: the outputs equal the standalone run's" || not_ok "after the outage: outputs differ"
-kill "$(cat m1.pid)" 2>/dev/null || true
+kill "-$(cat m1.pid)" 2>/dev/null || true
 rm -f m1.pid m3.pid
 check "destroy stops the workers and members, removes data and certificates" sh "$DEPLOY" --config c.yaml --state-dir st destroy
 exit 0
