@@ -420,15 +420,25 @@ keep_alive(struct mem_ledger *l, CURL *h, int *cur)
 	for (int i = 0; i < l->nep; i++) {
 		if (post_once(l, h, l->ep[*cur], "/v3/lease/keepalive", body, l->o.timeout, &resp,
 			&code, msg, sizeof msg)) {
-			json_t *res = json_object_get(resp, "result");
+			json_t *res = json_object_get(resp, "result"), *e = json_object_get(resp, "error");
 			const char *ttl = json_string_value(json_object_get(res, "TTL"));
+			const char *m = json_string_value(json_object_get(e, "message"));
+
+			int gone;
 
 			pthread_mutex_lock(&l->kmu);
-			if (code == 200 && ttl && atol(ttl) > 0)
+			if (code == 200 && e == NULL && ttl && atol(ttl) > 0)
 				l->last_ok = mono();
-			else if (code == 200 || code == 404)
+			else if ((code == 200 && e == NULL) || code == 404 || (m && strstr(m, "not found")))
 				l->expired = 1;	/* the lease is gone: its claims too */
+			gone = l->expired;
 			pthread_mutex_unlock(&l->kmu);
+			if (e && !gone) {
+				/* an error from a member without quorum: try the next one */
+				json_decref(resp);
+				*cur = (*cur + 1) % l->nep;
+				continue;
+			}
 			json_decref(resp);
 			return;
 		}
