@@ -13,13 +13,17 @@ jobs=$(nproc)
 ./scripts/install-deps.sh --test
 
 status=0
-run_check() {	# run_check DIR LABEL [configure args]
-	dir=$1 label=$2
-	shift 2
+run_check() {	# run_check DIR LABEL TESTS [configure args]  (TESTS empty: all)
+	dir=$1 label=$2 tests=$3
+	shift 3
 	echo "=== $label ===" >&2
 	mkdir -p "$dir"
 	(cd "$dir" && "$top/configure" --quiet "$@" && make -j"$jobs" -s --no-print-directory &&
-		make -j"$jobs" -s --no-print-directory check) || {
+		if [ -n "$tests" ]; then
+			make -j"$jobs" -s --no-print-directory check TESTS="$tests"
+		else
+			make -j"$jobs" -s --no-print-directory check
+		fi) || {
 		echo "=== $label: FAILED ===" >&2
 		for f in $(grep -lE '^(FAIL|ERROR|XPASS)' "$dir"/tests/*/*.log 2>/dev/null); do
 			echo "--- $f" >&2
@@ -33,11 +37,13 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 # out-of-tree builds: the source tree must stay unconfigured for them
 [ -f Makefile ] && make -s distclean >/dev/null 2>&1 || true
 
-run_check _build "make check"
+run_check _build "make check" ""
 if [ "${MEM_TEST_QUICK:-0}" != 1 ]; then
-	run_check _build-san "make check under ASan and UBSan" --enable-sanitizers
+	run_check _build-san "make check under ASan and UBSan" "" --enable-sanitizers
 	if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
-		run_check _build-cuda "make check of a --enable-cuda build" --enable-cuda
+		# the suites that reach the CUDA code: the kernels' unit tests and mem-infer
+		run_check _build-cuda "make check of a --enable-cuda build" \
+			'$(check_PROGRAMS) $(filter tests/cli/infer%,$(CLI_TESTS)) tests/cli/help.sh' --enable-cuda
 	else
 		echo "=== --enable-cuda: SKIP (no nvcc) ===" >&2
 	fi

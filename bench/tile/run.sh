@@ -14,6 +14,13 @@
 #   MEM_BENCH_ROUNDS  how many times to alternate the tools (default 2)
 #   MEM_BENCH_MEM     mem-tile's --mem budget, e.g. 256M or 1G (default 256M);
 #                     'none' runs mem-tile without --mem and checks no budget
+#   MEM_BENCH_SPECKLE the fraction of pixels inside the swath set to nodata at
+#                     random (default 0).  Sentinel-2 L2A reflectance has no
+#                     such holes (29RKH's B04 in ../shared/realdata has not one
+#                     0 inside the swath: masked pixels are SCL classes, not
+#                     nodata); 2e-5 gives the speckled input of earlier runs,
+#                     where nearly every tile's source window holds a hole
+#                     and so takes GDAL's masked warp kernel, as gdalwarp does
 #   MEM_BENCH_ZOOM    the single zoom Z of part 1 (default 13)
 #   MEM_BENCH_PYRAMID the zoom range of part 2 (default 8-13)
 #   MEM_TILE          the mem-tile program to use (default BUILDDIR/src/cmd/mem-tile)
@@ -56,7 +63,8 @@ srcdir=$(cd "$here/../.." && pwd)
 builddir=$(cd "${1:-$srcdir}" && pwd)
 size=${2:-10980}
 rounds=${MEM_BENCH_ROUNDS:-2}
-work=${MEM_BENCH_DIR:-/tmp/mem-bench-tile-$size}
+speckle=${MEM_BENCH_SPECKLE:-0}
+work=${MEM_BENCH_DIR:-/tmp/mem-bench-tile-$size${MEM_BENCH_SPECKLE:+-speckle$speckle}}
 membudget=${MEM_BENCH_MEM:-256M}
 zoom=${MEM_BENCH_ZOOM:-13}
 pyramid=${MEM_BENCH_PYRAMID:-8-13}
@@ -115,20 +123,20 @@ item=$work/item.json
 # --- input: generated once, then reused -----------------------------------------
 # The red band of bench/ndvi's generator (same fields, parcels, water, noise
 # and swath edge; its own noise draws, so not bit-identical to bench/ndvi's).
-gen_version="tile-bench-gen v1 size=$size seed=20240715"
+gen_version="tile-bench-gen v2 size=$size seed=20240715 speckle=$speckle"
 if [ -f "$red" ] && [ "$(cat "$work/inputs.ok" 2>/dev/null)" = "$gen_version" ]; then
 	echo "input: reusing $red"
 else
 	echo "input: generating a ${size}x${size} UInt16 red band in $work ..."
 	rm -f "$work/inputs.ok" "$red"
 	t0=$(date +%s.%N)
-	"$py" - "$work" "$size" <<'EOF'
+	"$py" - "$work" "$size" "$speckle" <<'EOF'
 import os, sys
 import numpy as np
 from osgeo import gdal, osr
 
 gdal.UseExceptions()
-work, size = sys.argv[1], int(sys.argv[2])
+work, size, speckle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 SEED = 20240715
 ORIGIN_X, ORIGIN_Y, RES = 600000.0, 5100000.0, 10.0   # UTM 32N, northern Italy
 CHUNK = 512                                           # rows generated at a time
@@ -188,7 +196,8 @@ for c, y0 in enumerate(range(0, size, CHUNK)):
     red = np.where(wet, 250.0 + 80.0 * soil, red)
     red = red + crng.normal(0.0, 60.0, red.shape).astype(np.float32)
     red = np.clip(np.rint(red), 1, 10000).astype(np.uint16)
-    red[crng.random(red.shape) < 2e-5] = 0          # a few masked pixels
+    if speckle > 0:
+        red[crng.random(red.shape) < speckle] = 0   # scattered holes (MEM_BENCH_SPECKLE)
     # the nodata swath edge: an oblique strip along the western side
     edge = (0.06 + 0.05 * ys / size) * size
     red[np.broadcast_to(xs < edge, red.shape)] = 0

@@ -22,6 +22,7 @@
 static const char usage[] =
 "Usage: mem-infer -s STAGE [-s STAGE]... [OPTION]... [MANIFEST]...\n"
 "  or:  mem-infer --train OUT.h5 --labels FILE --label-field F [OPTION]... [MANIFEST]...\n"
+"  or:  mem-infer --train OUT.h5 --labels-band FILE[:BAND]|BAND [OPTION]... [MANIFEST]...\n"
 "Run the chain of stages, fused in one pass over the bands, on each item read\n"
 "from MANIFEST files (standard input when none, or -), scenes and tiles alike,\n"
 "and write one result item per input on standard output.  Stages: ndvi ndwi\n"
@@ -51,6 +52,12 @@ static const char usage[] =
 "                          any CRS), rasterized onto each item's grid\n"
 "      --labels-layer L    their layer (default: the first)\n"
 "      --label-field F     the field that names the class\n"
+"      --labels-band SPEC  or labels from a class band: FILE[:BAND] (any grid\n"
+"                          and CRS, nearest neighbour; nodata: no label) or\n"
+"                          the name of a band of each item (e.g. scl)\n"
+"      --label-classes LIST  VALUE=NAME,... names the band's values (several\n"
+"                          values may share a name; others are left out);\n"
+"                          default: each value is a class named by its number\n"
 "      --bands LIST        input bands (default red,nir)\n"
 "      --hidden N          hidden ReLU units (default 0: softmax regression)\n"
 "      --conv              the first layer is a 3x3 convolution\n"
@@ -66,7 +73,7 @@ MEM_CLI_COMMON_HELP("mem-infer");
 /* local to mem-infer, above the shared OPT_* values */
 enum { OPT_LIST_STAGES = 2000, OPT_LLM_ENDPOINT, OPT_LLM_TIMEOUT, OPT_MAX_REQUESTS, OPT_TRAIN,
 	OPT_LABELS, OPT_LABELS_LAYER, OPT_LABEL_FIELD, OPT_TRAIN_BANDS, OPT_HIDDEN, OPT_CONV, OPT_EPOCHS,
-	OPT_BATCH, OPT_LR, OPT_SEED, OPT_MAX_SAMPLES };
+	OPT_BATCH, OPT_LR, OPT_SEED, OPT_MAX_SAMPLES, OPT_LABELS_BAND, OPT_LABEL_CLASSES };
 
 static const struct option longopts[] = {
 	{ "stage", required_argument, NULL, 's' },
@@ -80,6 +87,8 @@ static const struct option longopts[] = {
 	{ "labels", required_argument, NULL, OPT_LABELS },
 	{ "labels-layer", required_argument, NULL, OPT_LABELS_LAYER },
 	{ "label-field", required_argument, NULL, OPT_LABEL_FIELD },
+	{ "labels-band", required_argument, NULL, OPT_LABELS_BAND },
+	{ "label-classes", required_argument, NULL, OPT_LABEL_CLASSES },
 	{ "bands", required_argument, NULL, OPT_TRAIN_BANDS },
 	{ "hidden", required_argument, NULL, OPT_HIDDEN },
 	{ "conv", no_argument, NULL, OPT_CONV },
@@ -211,8 +220,13 @@ train(struct mem_cli *c, struct run *r, struct mem_train_opts *tr, char **bands,
 	struct mem_err err;
 	char *dflt[] = { "red", "nir", NULL };
 
-	if (tr->labels == NULL || tr->field == NULL)
-		mem_cli_usage_error(c, "--train needs --labels FILE and --label-field F");
+	if (tr->labels_band && (tr->labels || tr->field))
+		mem_cli_usage_error(c, "--labels-band and --labels are two kinds of labels: give one");
+	if (!tr->labels_band && (tr->labels == NULL || tr->field == NULL))
+		mem_cli_usage_error(c, "--train needs --labels FILE and --label-field F, or "
+		    "--labels-band");
+	if (tr->label_classes && !tr->labels_band)
+		mem_cli_usage_error(c, "--label-classes goes with --labels-band");
 	if (r->o.stages)
 		mem_cli_usage_error(c, "--train runs no stage: give -s to a later mem-infer");
 	tr->bands = bands ? bands : dflt;
@@ -228,6 +242,7 @@ train(struct mem_cli *c, struct run *r, struct mem_train_opts *tr, char **bands,
 		json_decref(r->items[i]);
 	free(r->items);
 	mem_cli_list_free(bands);
+	mem_cli_list_free(tr->label_classes);
 	mem_raster_done();
 	return mem_cli_exit(c);
 }
@@ -302,6 +317,12 @@ main(int argc, char **argv)
 		case OPT_LABEL_FIELD:
 			tr.field = optarg;
 			break;
+		case OPT_LABELS_BAND:
+			tr.labels_band = optarg;
+			break;
+		case OPT_LABEL_CLASSES:
+			tr.label_classes = mem_cli_list(tr.label_classes, optarg);
+			break;
 		case OPT_TRAIN_BANDS:
 			bands = mem_cli_list(bands, optarg);
 			break;
@@ -346,8 +367,9 @@ main(int argc, char **argv)
 	}
 	if (tr.out)
 		return train(&cli, &run, &tr, bands, argc - optind, argv + optind);
-	if (tr.labels || tr.field || bands)
-		mem_cli_usage_error(&cli, "--labels, --label-field and --bands go with --train");
+	if (tr.labels || tr.field || bands || tr.labels_band || tr.label_classes)
+		mem_cli_usage_error(&cli, "--labels, --label-field, --labels-band, --label-classes "
+		    "and --bands go with --train");
 	if (mem_chain_parse(&chain, run.o.stages, &err) < 0)
 		mem_cli_usage_error(&cli, "%s", err.msg);
 	if (cli.ledger_opts.url && (chain.pairs || (chain.llm >= 0 && chain.st[chain.llm].scope_run)))

@@ -44,6 +44,13 @@ static const char usage[] =
 "                          did not finish, and a new merge job\n"
 "      --task I/N          (job scripts) run array task I of N of RUN_DIR\n"
 "      --merge             (job scripts) store the results of RUN_DIR's tasks\n"
+"      --metrics FILE      write the run's progress and results as Prometheus\n"
+"                          text (node_exporter's textfile collector): items\n"
+"                          read, done and failed, bytes and seconds per stage,\n"
+"                          exit status, last success; with --slurm the merge\n"
+"                          job writes it, summed over the tasks\n"
+"      --summary FILE      write the run record (commands, versions, input ids)\n"
+"                          with each stage's totals as JSON\n"
 "  -q, --quiet             no notes on standard error\n"
 "  -h, --help              show this help and exit\n"
 "  -V, --version           show the version and exit\n"
@@ -52,7 +59,8 @@ static const char usage[] =
 "75 temporary failure (another run holds the lock, a stage could not\n"
 "reach its source, a Slurm command failed). See mem-run(1).\n";
 
-enum { O_RUN_DIR = 2000, O_WAIT, O_FORCE, O_SLURM, O_TASKS, O_RESUBMIT, O_TASK, O_MERGE };
+enum { O_RUN_DIR = 2000, O_WAIT, O_FORCE, O_SLURM, O_TASKS, O_RESUBMIT, O_TASK, O_MERGE, O_METRICS,
+	O_SUMMARY };
 
 static const struct option longopts[] = {
 	{ "dry-run", no_argument, NULL, 'n' },
@@ -64,6 +72,8 @@ static const struct option longopts[] = {
 	{ "resubmit-failed", no_argument, NULL, O_RESUBMIT },
 	{ "task", required_argument, NULL, O_TASK },
 	{ "merge", no_argument, NULL, O_MERGE },
+	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "summary", required_argument, NULL, O_SUMMARY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -116,7 +126,7 @@ main(int argc, char **argv)
 	struct mem_err err;
 	struct say_ctx sc = { 0, 0 };
 	const char *run_dir = NULL;
-	char *bindir, *self, *recipe_path = NULL;
+	char *bindir, *self, *recipe_path = NULL, *metrics = NULL, *summary = NULL;
 	int opt, wait = 0, force = 0, slurm = 0, tasks = 0, resubmit = 0, merge = 0;
 	int shard = -1, nshards = 0, rc;
 
@@ -166,6 +176,14 @@ main(int argc, char **argv)
 		case O_MERGE:
 			merge = 1;
 			break;
+		case O_METRICS:
+			free(metrics);
+			metrics = mem_path_absolute(optarg);
+			break;
+		case O_SUMMARY:
+			free(summary);
+			summary = mem_path_absolute(optarg);
+			break;
 		default:
 			fprintf(stderr, "Try 'mem-run --help' for more information.\n");
 			return MEM_EUSAGE;
@@ -189,6 +207,8 @@ main(int argc, char **argv)
 	if (mem_recipe_load(&r, recipe_path, &err) < 0) {
 		mem_cli_error(&cli, &err);
 		free(recipe_path);
+		free(metrics);
+		free(summary);
 		mem_recipe_release(&r);
 		return mem_cli_exit(&cli);
 	}
@@ -203,6 +223,8 @@ main(int argc, char **argv)
 	run.say = say;
 	run.say_ctx = &sc;
 	run.argv = argv;
+	run.metrics = metrics;
+	run.summary = summary;
 	if (nshards) {
 		rc = mem_run_task(&run, shard, nshards, &err);
 	} else if (resubmit) {
@@ -226,5 +248,7 @@ main(int argc, char **argv)
 	mem_recipe_release(&r);
 	free(bindir);
 	free(self);
+	free(metrics);
+	free(summary);
 	return mem_cli_exit(&cli);
 }

@@ -1,11 +1,14 @@
 /*
- * cloudmask.c - a mask from classes of a scene classification band
- * (Sentinel-2 SCL), with dilation.
+ * cloudmask.c - a cloud and shadow mask, with dilation, from a scene
+ * classification band (Sentinel-2 SCL: classes) or a quality band
+ * (Landsat Collection 2 QA_PIXEL: bits and confidence pairs).
  *
- * Dilation is separable: a square window is a row window then a column
- * window, so it costs 2(2N+1) byte reads per pixel instead of (2N+1)^2.
- * The caller reads the strip with N rows of halo above and below, which
- * is why strips cut anywhere give the same mask as the whole image.
+ * Both first mark each pixel of the strip clear (0), masked (1) or nodata
+ * (2), then share the dilation.  Dilation is separable: a square window is
+ * a row window then a column window, so it costs 2(2N+1) byte reads per
+ * pixel instead of (2N+1)^2.  The caller reads the strip with N rows of
+ * halo above and below, which is why strips cut anywhere give the same
+ * mask as the whole image.
  */
 #include "config.h"
 
@@ -14,20 +17,13 @@
 
 #include "kern.h"
 
-void
-mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
-    unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch)
+/* m[] marks 0 clear, 1 masked, 2 nodata; h[] is scratch of the same size. */
+static void
+dilate_out(const unsigned char *m, unsigned char *h, float *out, int w, int in_rows, int top,
+    int rows, int dilate)
 {
 	size_t np = (size_t)w * (size_t)in_rows;
-	unsigned char *m = scratch, *h = scratch + np;
 
-	for (size_t i = 0; i < np; i++) {
-		float v = in[i];
-		int k = (int)v;
-
-		/* classes outside 0-63 or fractional values are never masked */
-		m[i] = v == v && v >= 0 && v < 64 && (float)k == v && (classes >> k & 1ULL);
-	}
 	if (dilate > 0) {
 		for (int y = 0; y < in_rows; y++) {
 			const unsigned char *r = m + (size_t)y * w;
@@ -39,17 +35,18 @@ mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top,
 				unsigned char any = 0;
 
 				for (int k = x0; k <= x1; k++)
-					any |= r[k];
+					any |= r[k] & 1;
 				o[x] = any;
 			}
 		}
 	} else
-		memcpy(h, m, np);
+		for (size_t i = 0; i < np; i++)
+			h[i] = m[i] & 1;
 	for (int y = 0; y < rows; y++) {
 		int yi = top + y;
 		int y0 = yi - dilate < 0 ? 0 : yi - dilate;
 		int y1 = yi + dilate >= in_rows ? in_rows - 1 : yi + dilate;
-		const float *src = in + (size_t)yi * w;
+		const unsigned char *c = m + (size_t)yi * w;
 		float *o = out + (size_t)y * w;
 
 		for (int x = 0; x < w; x++)
@@ -63,6 +60,62 @@ mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top,
 		}
 #pragma omp simd
 		for (int x = 0; x < w; x++)
-			o[x] = (src[x] != src[x]) | (has_nodata & (src[x] == nodata)) ? NAN : o[x];
+			o[x] = c[x] == 2 ? NAN : o[x];
 	}
+}
+
+void
+mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
+    unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch)
+{
+	size_t np = (size_t)w * (size_t)in_rows;
+	unsigned char *m = scratch, *h = scratch + np;
+
+	for (size_t i = 0; i < np; i++) {
+		float v = in[i];
+		int k = (int)v;
+
+		if (v != v || (has_nodata && v == nodata))
+			m[i] = 2;
+		else
+			/* classes outside 0-63 or fractional values are never masked */
+			m[i] = v >= 0 && v < 64 && (float)k == v && (classes >> k & 1ULL);
+	}
+	dilate_out(m, h, out, w, in_rows, top, rows, dilate);
+}
+
+int
+mem_kern_qa_masked(unsigned v, const struct mem_kern_qa *q)
+{
+	if (v & q->bits)
+		return 1;
+	for (int p = 0; p < 4; p++)
+		if (q->conf[p] && (v >> (8 + 2 * p) & 3u) >= q->conf[p])
+			return 1;
+	return 0;
+}
+
+void
+mem_kern_qamask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
+    const struct mem_kern_qa *q, int has_nodata, float nodata, int dilate, unsigned char *scratch)
+{
+	size_t np = (size_t)w * (size_t)in_rows;
+	unsigned char *m = scratch, *h = scratch + np, hi[256];
+	unsigned lo = q->bits & 0xffu;
+
+	/* the high byte holds only confidence pairs: one table for all of them */
+	for (unsigned k = 0; k < 256; k++)
+		hi[k] = (unsigned char)mem_kern_qa_masked(k << 8, q);
+	for (size_t i = 0; i < np; i++) {
+		float v = in[i];
+		unsigned u = (unsigned)(v >= 0 && v < 65536 ? v : 0);
+
+		/* fill (bit 0), nodata, and what is no 16-bit word are no data */
+		if (v != v || (has_nodata && v == nodata) || !(v >= 0 && v < 65536) ||
+		    (float)u != v || (u & 1u))
+			m[i] = 2;
+		else
+			m[i] = (u & lo) != 0 || hi[u >> 8];
+	}
+	dilate_out(m, h, out, w, in_rows, top, rows, dilate);
 }

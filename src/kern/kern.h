@@ -83,6 +83,29 @@ void mem_kern_apply_mask_f32(float *out, const float *mask, size_t n);
 void mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
     unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch);
 
+/*
+ * Landsat Collection 2 QA_PIXEL: bit 0 fill, 1 dilated cloud, 2 cirrus,
+ * 3 cloud, 4 cloud shadow, 5 snow, 6 clear, 7 water; then confidence
+ * pairs (0 none, 1 low, 2 medium, 3 high): bits 8-9 cloud, 10-11 cloud
+ * shadow, 12-13 snow/ice, 14-15 cirrus.
+ */
+enum { MEM_KERN_QA_CLOUD, MEM_KERN_QA_SHADOW, MEM_KERN_QA_SNOW, MEM_KERN_QA_CIRRUS };
+struct mem_kern_qa {
+	unsigned bits;		/* a pixel with any of these bits set is masked */
+	unsigned char conf[4];	/* MEM_KERN_QA_*: masked at this confidence or above; 0: unused */
+};
+
+/* 1 when the QA_PIXEL word v is masked by q (its fill bit is not looked at). */
+int mem_kern_qa_masked(unsigned v, const struct mem_kern_qa *q);
+
+/*
+ * The same mask as mem_kern_cloudmask_f32 (strips, halo, dilation, scratch)
+ * from a QA_PIXEL band: 1 where mem_kern_qa_masked, 0 where not, NaN where
+ * the input is nodata, NaN, not a 16-bit integer, or has its fill bit set.
+ */
+void mem_kern_qamask_f32(const float *in, float *out, int w, int in_rows, int top, int rows,
+    const struct mem_kern_qa *q, int has_nodata, float nodata, int dilate, unsigned char *scratch);
+
 /* Change: out = after - before (NaN where either is NaN). */
 void mem_kern_diff_f32(const float *after, const float *before, float *out, size_t n);
 

@@ -148,6 +148,18 @@ s2_has_boa_offset(const json_t *item)
 	return mem_item_date(item, date, NULL) == 0 && strcmp(date, "2022-01-25") >= 0;
 }
 
+/* Landsat Collection 2: by platform, collection or product id (LC08_L2SP_...). */
+static int
+is_landsat(const json_t *item)
+{
+	const char *id = mem_item_id(item), *coll = json_string_value(json_object_get(item,
+	    "collection"));
+
+	return prop_starts(item, "platform", "landsat") ||
+	    (coll && strncasecmp(coll, "landsat-c2", 10) == 0) ||
+	    (id && strlen(id) > 10 && id[0] == 'L' && strncmp(id + 4, "_L2S", 4) == 0);
+}
+
 /*
  * An item that states no scale or offset for a reflective band gets its
  * collection's: Sentinel-2 DN / 10000 (and the BOA offset when its
@@ -168,9 +180,7 @@ collection_scale(const json_t *item, const char *name, struct mem_band *b)
 	    strncmp(id, "S2C_", 4) == 0))) {
 		b->scale = 1e-4;
 		b->offset = s2_has_boa_offset(item) ? -0.1 : 0;
-	} else if (prop_starts(item, "platform", "landsat") ||
-	    (coll && strncasecmp(coll, "landsat-c2", 10) == 0) ||
-	    (id && strlen(id) > 10 && id[0] == 'L' && strncmp(id + 4, "_L2S", 4) == 0)) {
+	} else if (is_landsat(item)) {
 		b->scale = 2.75e-5;
 		b->offset = -0.2;
 	}
@@ -210,6 +220,8 @@ struct input {
 struct slot {
 	int in[3];		/* inputs of an index or mask (zonal: a band measured) */
 	int bin[2];		/* diff: the inputs of the index on the date before */
+	int qa;			/* cloudmask: in[0] is QA_PIXEL, not SCL */
+	int bmask, bqa;		/* diff with a cloudmask: its band on the date before */
 	int vec;		/* zonal, change: its GeoPackage is to be made */
 	char *gpkg, *json;	/* zonal, change: the GeoPackage and the summary beside it */
 	struct mem_zones zones;	/* zonal */
@@ -276,6 +288,18 @@ add_input(struct run *r, const json_t *item, const char *name, int nearest, stru
 	return r->nin++;
 }
 
+/*
+ * The band of a cloudmask stage on item, and whether it holds QA_PIXEL
+ * bits: the collection decides unless source= or band= says.
+ */
+static int
+mask_input(struct run *r, const json_t *item, const struct mem_stage *s, int *qa,
+    struct mem_err *err)
+{
+	*qa = s->source == MEM_CLOUD_QA || (s->source == MEM_CLOUD_AUTO && is_landsat(item));
+	return add_input(r, item, s->band ? s->band : *qa ? "qa_pixel" : "scl", 1, err);
+}
+
 /* Finds and opens every band the stages read. */
 static int
 resolve(struct run *r, struct mem_err *err)
@@ -316,9 +340,13 @@ resolve(struct run *r, struct mem_err *err)
 			r->in[sl->in[0]].need_refl = 1;
 			continue;
 		}
+		if (s->kind == MEM_STAGE_CLOUDMASK) {
+			if ((sl->in[0] = mask_input(r, r->item, s, &sl->qa, err)) < 0)
+				return -1;
+			continue;
+		}
 		for (int j = 0; j < s->nbands; j++)
-			if ((sl->in[j] = add_input(r, r->item, s->bands[j],
-			    s->kind == MEM_STAGE_CLOUDMASK, err)) < 0)
+			if ((sl->in[j] = add_input(r, r->item, s->bands[j], 0, err)) < 0)
 				return -1;
 		if (s->kind == MEM_STAGE_DIFF) {
 			if (r->before == NULL)
@@ -328,6 +356,10 @@ resolve(struct run *r, struct mem_err *err)
 				if ((sl->bin[j] = add_input(r, r->before, s->bands[j], 0, err)) < 0)
 					return mem_err_prefix(err, "item '%s' (before)",
 					    mem_item_id(r->before));
+			sl->bmask = -1;
+			if (s->mask >= 0 && (sl->bmask = mask_input(r, r->before, &r->c->st[s->mask],
+			    &sl->bqa, err)) < 0)
+				return mem_err_prefix(err, "item '%s' (before)", mem_item_id(r->before));
 		}
 	}
 	return 0;
@@ -541,6 +573,19 @@ nd(const struct input *a, const struct input *b, const float *ra, const float *r
 	mem_kern_ndvi_f32(rb, ra, out, n, &p);
 }
 
+/* A cloudmask stage's mask of input i (its strip with the halo rows) into out. */
+static void
+cloudmask(const struct mem_stage *s, const struct input *in, int qa, const float *raw,
+    float *out, int w, int rows, int top, int inrows, unsigned char *scratch)
+{
+	if (qa)
+		mem_kern_qamask_f32(raw, out, w, inrows, top, rows, &s->qa, in->kb.has_nodata,
+		    in->kb.nodata, s->dilate, scratch);
+	else
+		mem_kern_cloudmask_f32(raw, out, w, inrows, top, rows, s->classes,
+		    in->kb.has_nodata, in->kb.nodata, s->dilate, scratch);
+}
+
 /* Runs stage k over one strip of n = w * rows pixels; top rows of halo precede it in raw. */
 static int
 run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int top, int inrows,
@@ -585,8 +630,7 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 		break;
 	}
 	case MEM_STAGE_CLOUDMASK:
-		mem_kern_cloudmask_f32(t->raw[sl->in[0]], out, w, inrows, top, rows, s->classes,
-		    a->kb.has_nodata, a->kb.nodata, s->dilate, t->scratch);
+		cloudmask(s, a, sl->qa, t->raw[sl->in[0]], out, w, rows, top, inrows, t->scratch);
 		break;
 	case MEM_STAGE_DIFF: {
 		const struct input *c = &r->in[sl->bin[0]], *d = &r->in[sl->bin[1]];
@@ -594,6 +638,12 @@ run_stage(const struct run *r, struct worker *t, size_t k, int w, int rows, int 
 		nd(a, b, t->raw[sl->in[0]] + off, t->raw[sl->in[1]] + off, out, n);
 		nd(c, d, t->raw[sl->bin[0]] + off, t->raw[sl->bin[1]] + off, t->tmp, n);
 		mem_kern_diff_f32(out, t->tmp, out, n);
+		if (s->mask >= 0) {
+			/* the date before's clouds; the date after's are s->mask, below */
+			cloudmask(&r->c->st[s->mask], &r->in[sl->bmask], sl->bqa, t->raw[sl->bmask],
+			    t->tmp, w, rows, top, inrows, t->scratch);
+			mem_kern_apply_mask_f32(out, t->tmp, n);
+		}
 		break;
 	}
 	case MEM_STAGE_CHANGE:

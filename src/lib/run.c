@@ -33,6 +33,24 @@
 #include "run.h"
 #include "sha256.h"
 
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+wallclock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static const char *const manifests[] = { "scenes.ndjson", "tiles.ndjson", "results.ndjson",
 	"stored.ndjson" };
 
@@ -43,6 +61,8 @@ mem_run_init(struct mem_run *run, const struct mem_recipe *r, const char *dir)
 	run->r = r;
 	run->dir = mem_path_absolute(dir ? dir : r->run_dir);
 	run->lock_fd = -1;
+	run->t0 = now();
+	run->start = wallclock();
 }
 
 void
@@ -358,13 +378,22 @@ count_lines(const char *path)
 	return n;
 }
 
-static double
-now(void)
+/*
+ * The counts of a stage program's --summary file into the stage's record:
+ * items read, done and failed, and the bytes of the assets it wrote.
+ */
+static void
+stage_counts(json_t *st, const char *summary)
 {
-	struct timespec ts;
+	json_t *s = json_load_file(summary, 0, NULL), *items = json_object_get(s, "items");
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	if (json_is_object(items)) {
+		json_object_set(st, "read", json_object_get(items, "read"));
+		json_object_set(st, "done", json_object_get(items, "done"));
+		json_object_set(st, "failed", json_object_get(items, "failed"));
+		json_object_set(st, "bytes_written", json_object_get(s, "bytes_written"));
+	}
+	json_decref(s);
 }
 
 /*
@@ -377,7 +406,7 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
     const char *out, struct mem_err *err)
 {
 	const char *name = mem_run_stage_name(s);
-	char *line = command_line(argv, out), *stamp = NULL, *tmp, *sp;
+	char *line = command_line(argv, out), *stamp = NULL, *tmp, *sp, *sumpath;
 	json_t *st = json_object(), *av = json_array();
 	char cksum[69];
 	double t0;
@@ -400,6 +429,7 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
 		json_decref(st);
 		return -1;
 	}
+	sumpath = mem_xasprintf("%s.summary.json", out);
 	/* fetch always asks the source again: that is how new scenes come in */
 	skip = !run->force && s != MEM_RUN_FETCH && stamp_matches(out, stamp) &&
 	       (s != MEM_RUN_STORE || mem_path_exists(run->r->out_dir));
@@ -408,8 +438,20 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
 		say(run, "%s: inputs unchanged since the last run, skipped", name);
 		rc = 0;
 	} else {
+		size_t n;
+		char **full;
+
+		/* --summary is left out of the stamp and the command shown: it is ours */
+		for (n = 0; argv[n]; n++)
+			;
+		full = mem_xcalloc(n + 3, sizeof *full);
+		memcpy(full, argv, n * sizeof *full);
+		full[n] = "--summary";
+		full[n + 1] = sumpath;
+		unlink(sumpath);
 		tmp = mem_tmp_name(out);
-		rc = spawn(run, argv, tmp, err);
+		rc = spawn(run, full, tmp, err);
+		free(full);
 		/* 0 all done, 1 some items failed: the manifest holds what was done */
 		if ((rc == 0 || rc == 1) && mem_commit_file(tmp, out, err) < 0)
 			rc = -1;
@@ -417,7 +459,8 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
 			unlink(tmp);
 		free(tmp);
 		if (rc > 1) {
-			mem_err_set(err, (enum mem_status)(rc == MEM_ETEMP ? MEM_ETEMP : MEM_EITEM),
+			/* a stage's usage error (2) comes from the recipe's settings: a bad recipe */
+			mem_err_set(err, rc == MEM_ETEMP ? MEM_ETEMP : rc == MEM_EUSAGE ? MEM_EUSAGE : MEM_EITEM,
 			    "%s: %s exited with status %d", name, argv[0], rc);
 			rc = -1;
 		}
@@ -441,7 +484,10 @@ run_stage(struct mem_run *run, json_t *rec, enum mem_run_stage s, char **argv, c
 		if (mem_file_checksum(out, cksum, NULL, &e) == 0)
 			json_object_set_new(st, "file:checksum", json_string(cksum));
 	}
+	/* a skipped stage's summary is that of the run that made its outputs */
+	stage_counts(st, sumpath);
 	json_array_append_new(json_object_get(rec, "stages"), st);
+	free(sumpath);
 	free(stamp);
 	return rc;
 }
@@ -543,6 +589,223 @@ record_write(struct mem_run *run, json_t *rec, const char *name, int status, str
 	return rc;
 }
 
+/* ---- metrics and summary --------------------------------------------------- */
+
+/* A label value escaped as the text format asks (\\, \", \n): a new string. */
+static char *
+label_value(const char *v)
+{
+	char *q = mem_xmalloc(2 * strlen(v) + 1), *o = q;
+
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			*o++ = '\\';
+		*o++ = *v == '\n' ? 'n' : *v;
+	}
+	*o = '\0';
+	return q;
+}
+
+static json_int_t
+get_int(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+/* t[key] += st[key], for integers. */
+static void
+add_int(json_t *t, json_t *st, const char *key)
+{
+	json_object_set_new(t, key, json_integer(get_int(t, key) + get_int(st, key)));
+}
+
+/* Adds the stage record st (an entry of run.json's stages) to the totals t. */
+static void
+add_stage(json_t *t, json_t *st)
+{
+	add_int(t, st, "read");
+	add_int(t, st, "done");
+	add_int(t, st, "failed");
+	add_int(t, st, "bytes_written");
+	json_object_set_new(t, "seconds", json_real(json_number_value(json_object_get(t, "seconds")) +
+	    json_number_value(json_object_get(st, "seconds"))));
+	json_object_set_new(t, "runs", json_integer(get_int(t, "runs") + 1));
+	json_object_set_new(t, "skipped",
+	    json_integer(get_int(t, "skipped") + json_is_true(json_object_get(st, "skipped"))));
+	if (json_object_get(t, "status") == NULL || get_int(st, "status") > get_int(t, "status"))
+		json_object_set_new(t, "status", json_integer(get_int(st, "status")));
+}
+
+/*
+ * The stages of recs (run records, as run.json holds them) summed by stage
+ * name, in the order of the four stages: an object of objects { read,
+ * done, failed, bytes_written, seconds, runs, skipped, status }.  A Slurm
+ * merge passes the plan's, every task's and its own record.
+ */
+static json_t *
+stage_totals(json_t *const *recs, size_t nrecs)
+{
+	json_t *tot = json_object(), *st;
+	size_t k, i;
+	int s;
+
+	for (s = 0; s < MEM_RUN_NSTAGES; s++) {
+		json_t *t = NULL;
+
+		for (k = 0; k < nrecs; k++)
+			json_array_foreach(json_object_get(recs[k], "stages"), i, st) {
+				const char *name = json_string_value(json_object_get(st, "stage"));
+
+				if (name == NULL || strcmp(name, mem_run_stage_name(s)) != 0)
+					continue;
+				if (t == NULL)
+					t = json_object();
+				add_stage(t, st);
+			}
+		if (t)
+			json_object_set_new(tot, mem_run_stage_name(s), t);
+	}
+	return tot;
+}
+
+/* The last-success time a metrics file holds for the series that starts with want, or 0. */
+static double
+old_success(const char *path, const char *want)
+{
+	char *text, *p;
+	size_t len;
+	double v = 0;
+	struct mem_err e;
+
+	mem_err_clear(&e);
+	if (!mem_path_exists(path) || (text = mem_read_file(path, &len, &e)) == NULL)
+		return 0;
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, want, strlen(want)) == 0) {
+			v = strtod(p + strlen(want), NULL);
+			break;
+		}
+	free(text);
+	return v > 0 ? v : 0;
+}
+
+static void
+help(FILE *fp, const char *name, const char *type, const char *text)
+{
+	fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+/*
+ * Writes run->metrics (when set): the totals of each stage and of the run,
+ * as node_exporter's textfile collector reads them, by temporary name and
+ * rename.  exit_status < 0: the run goes on (progress, after each stage).
+ * shard is "I/N" for a Slurm task, else NULL.
+ */
+static int
+write_metrics(struct mem_run *run, json_t *const *recs, size_t nrecs, const char *shard,
+    int exit_status, struct mem_err *err)
+{
+	static const char *const outcome[] = { "read", "done", "failed" };
+	char *name = label_value(run->r->name), l[600], *text = NULL, *want;
+	json_t *tot, *t;
+	const char *stage;
+	double last;
+	size_t len = 0, k;
+	FILE *fp;
+	int rc;
+
+	if (run->metrics == NULL || run->dry_run) {
+		free(name);
+		return 0;
+	}
+	if (shard)
+		snprintf(l, sizeof l, "recipe=\"%s\",shard=\"%s\"", name, shard);
+	else
+		snprintf(l, sizeof l, "recipe=\"%s\"", name);
+	free(name);
+	want = mem_xasprintf("memories_run_last_success_timestamp_seconds{%s} ", l);
+	last = old_success(run->metrics, want);
+	free(want);
+	tot = stage_totals(recs, nrecs);
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		abort();
+	help(fp, "memories_run_stage_items_total", "counter",
+	    "Items of a stage of a mem-run recipe by outcome: read (its input), done (emitted), failed.");
+	json_object_foreach(tot, stage, t)
+		for (k = 0; k < 3; k++)
+			fprintf(fp, "memories_run_stage_items_total{%s,stage=\"%s\",status=\"%s\"} %lld\n", l,
+			    stage, outcome[k], (long long)get_int(t, outcome[k]));
+	help(fp, "memories_run_stage_bytes_written_total", "counter",
+	    "Bytes of the assets a stage's items hold (their file:size).");
+	json_object_foreach(tot, stage, t)
+		fprintf(fp, "memories_run_stage_bytes_written_total{%s,stage=\"%s\"} %lld\n", l, stage,
+		    (long long)get_int(t, "bytes_written"));
+	help(fp, "memories_run_stage_seconds", "gauge",
+	    "Seconds a stage took (summed over the tasks of a Slurm run; 0 when skipped).");
+	json_object_foreach(tot, stage, t)
+		fprintf(fp, "memories_run_stage_seconds{%s,stage=\"%s\"} %.3f\n", l, stage,
+		    json_number_value(json_object_get(t, "seconds")));
+	help(fp, "memories_run_stage_skipped", "gauge",
+	    "1 when a stage did not run because its inputs were unchanged (Slurm: tasks that skipped it).");
+	json_object_foreach(tot, stage, t)
+		fprintf(fp, "memories_run_stage_skipped{%s,stage=\"%s\"} %lld\n", l, stage,
+		    (long long)get_int(t, "skipped"));
+	help(fp, "memories_run_stage_exit_status", "gauge",
+	    "The worst exit status of a stage's program: 0, 1 some items failed.");
+	json_object_foreach(tot, stage, t)
+		fprintf(fp, "memories_run_stage_exit_status{%s,stage=\"%s\"} %lld\n", l, stage,
+		    (long long)get_int(t, "status"));
+	help(fp, "memories_run_seconds", "gauge", "Seconds the run has taken so far.");
+	fprintf(fp, "memories_run_seconds{%s} %.3f\n", l, now() - run->t0);
+	help(fp, "memories_run_start_timestamp_seconds", "gauge", "When the run started.");
+	fprintf(fp, "memories_run_start_timestamp_seconds{%s} %.3f\n", l, run->start);
+	help(fp, "memories_run_in_progress", "gauge", "1 while the run goes on, 0 once it ended.");
+	fprintf(fp, "memories_run_in_progress{%s} %d\n", l, exit_status < 0);
+	if (exit_status >= 0) {
+		help(fp, "memories_run_exit_status", "gauge",
+		    "mem-run's exit status: 0 all done, 1 some items failed, 2 bad recipe, 75 temporary.");
+		fprintf(fp, "memories_run_exit_status{%s} %d\n", l, exit_status);
+		if (exit_status == 0)
+			last = wallclock();
+	}
+	if (last > 0) {
+		help(fp, "memories_run_last_success_timestamp_seconds", "gauge",
+		    "When a run of the recipe last ended with exit status 0.");
+		fprintf(fp, "memories_run_last_success_timestamp_seconds{%s} %.3f\n", l, last);
+	}
+	if (fclose(fp) != 0)
+		abort();
+	json_decref(tot);
+	/* progress need not reach the disk; the final record must */
+	rc = exit_status >= 0 ? mem_write_file_atomic(run->metrics, text, len, err) :
+				mem_write_file_renamed(run->metrics, text, len, err);
+	free(text);
+	return rc;
+}
+
+/* Writes run->summary (when set): the run record with each stage's totals. */
+static int
+write_summary(struct mem_run *run, json_t *rec, json_t *const *recs, size_t nrecs,
+    struct mem_err *err)
+{
+	json_t *s;
+	char *text;
+	int rc;
+
+	if (run->summary == NULL || run->dry_run)
+		return 0;
+	s = json_deep_copy(rec);
+	json_object_set_new(s, "seconds", json_real(now() - run->t0));
+	json_object_set_new(s, "totals", stage_totals(recs, nrecs));
+	text = json_dumps(s, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(s);
+	text = mem_xrealloc(text, strlen(text) + 2);
+	strcat(text, "\n");
+	rc = mem_write_file_atomic(run->summary, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
 /* Copies the recipe into the run directory (what the Slurm jobs read). */
 static int
 keep_recipe(struct mem_run *run, struct mem_err *err)
@@ -592,14 +855,24 @@ mem_run_all(struct mem_run *run, struct mem_err *err)
 		worst = worse(worst, rc);
 		if (rc < 0)
 			break;
+		if (rec && s + 1 < MEM_RUN_NSTAGES) {
+			struct mem_err e;
+
+			mem_err_clear(&e);
+			write_metrics(run, &rec, 1, NULL, -1, &e); /* progress: best effort */
+		}
 	}
 	if (rec) {
 		struct mem_err e;
+		int st;
 
 		mem_err_clear(&e);
 		json_object_set_new(rec, "inputs", manifest_ids(m[MEM_RUN_FETCH]));
-		if (record_write(run, rec, "run.json", worst < 0 ? (int)err->status : worst,
-			worst < 0 ? &e : err) < 0 && worst >= 0)
+		st = worst < 0 ? (int)err->status : worst;
+		if ((record_write(run, rec, "run.json", st, worst < 0 ? &e : err) < 0 ||
+			write_summary(run, rec, &rec, 1, worst < 0 ? &e : err) < 0 ||
+			write_metrics(run, &rec, 1, NULL, st, worst < 0 ? &e : err) < 0) &&
+		    worst >= 0)
 			worst = -1;
 		json_decref(rec);
 	}
@@ -819,10 +1092,16 @@ mem_run_slurm_submit(struct mem_run *run, int ntasks, struct mem_err *err)
 	free(p);
 	free(text);
 	if (rc == 0) {
+		char *mq = run->metrics ? sh_quote(run->metrics) : NULL;
+		char *sq = run->summary ? sh_quote(run->summary) : NULL;
+
 		text = mem_xasprintf("#!/bin/sh\n"
 				     "# mem-run --slurm: store the results of all %d shards.\n"
-				     "exec %s --merge %s\n",
-		    ntasks, self_q, dir_q);
+				     "exec %s --merge%s%s%s%s %s\n",
+		    ntasks, self_q, mq ? " --metrics " : "", mq ? mq : "", sq ? " --summary " : "",
+		    sq ? sq : "", dir_q);
+		free(mq);
+		free(sq);
 		p = in_dir(run, "slurm/merge.sh");
 		rc = run->dry_run ? 0 : write_script(p, text, err);
 		free(p);
@@ -906,6 +1185,10 @@ mem_run_task(struct mem_run *run, int shard, int nshards, struct mem_err *err)
 
 		record_write(run, rec, name, worst < 0 ? (int)err->status : worst, &e);
 		free(name);
+		name = mem_xasprintf("%d/%d", shard, nshards);
+		write_summary(run, rec, &rec, 1, &e);
+		write_metrics(run, &rec, 1, name, worst < 0 ? (int)err->status : worst, &e);
+		free(name);
 	}
 out:
 	json_decref(rec);
@@ -974,11 +1257,32 @@ mem_run_merge(struct mem_run *run, struct mem_err *err)
 	}
 	{
 		struct mem_err e;
+		json_t **recs = mem_xcalloc((size_t)n + 2, sizeof *recs);
+		char *p = in_dir(run, "plan.json");
+		size_t nr = 0;
+		int st = rc < 0 ? (int)err->status : rc;
 
 		mem_err_clear(&e);
 		json_object_set(rec, "slurm", plan);
 		json_object_set_new(rec, "inputs", manifest_ids(scenes));
-		record_write(run, rec, "run.json", rc < 0 ? (int)err->status : rc, &e);
+		record_write(run, rec, "run.json", st, &e);
+		/* the totals: the fetch of the submission, each task's, the store here */
+		if ((recs[nr] = json_load_file(p, 0, NULL)) != NULL)
+			nr++;
+		free(p);
+		for (i = 0; i < n; i++) {
+			p = shard_file(run, i, "run.json");
+			if ((recs[nr] = json_load_file(p, 0, NULL)) != NULL)
+				nr++;
+			free(p);
+		}
+		recs[nr++] = json_incref(rec);
+		if ((write_summary(run, rec, recs, nr, rc < 0 ? &e : err) < 0 ||
+			write_metrics(run, recs, nr, NULL, st, rc < 0 ? &e : err) < 0) && rc >= 0)
+			rc = -1;
+		while (nr > 0)
+			json_decref(recs[--nr]);
+		free(recs);
 	}
 	json_decref(rec);
 	json_decref(plan);

@@ -11,6 +11,7 @@
  *                          made it: a stage whose stamp matches is skipped
  *   work/                  the programs' --workdir
  *   run.json               the run record (commands, versions, input ids)
+ *   *.summary.json         each stage program's --summary (counts, bytes)
  *   shards/I/              a Slurm task's tiles and results, and "done"
  *   slurm/                 job scripts, logs and plan.json
  */
@@ -34,6 +35,10 @@ struct mem_run {
 	mem_run_say_fn say;
 	void *say_ctx;
 	char **argv;	     /* mem-run's own command line, for the record */
+	const char *metrics; /* --metrics FILE: Prometheus text, or NULL */
+	const char *summary; /* --summary FILE: the run record as JSON, or NULL */
+	double t0;	     /* CLOCK_MONOTONIC and wall clock at the start */
+	double start;
 };
 
 /* Sets up run for recipe r in its run directory (or dir when not NULL). */

@@ -55,8 +55,14 @@ mem_stage_help(void)
 	       "  savi       (1 + L) (nir - red) / (nir + red + L)\n"
 	       "             indices: on reflectance; params mask=STAGE (NaN where that\n"
 	       "             stage is not 0), as=NAME (output name), savi: L=0.5\n"
-	       "  cloudmask  1 where the scl band's class is in CLASSES, 0 elsewhere;\n"
-	       "             params classes=3,8,9,10, dilate=0 (pixels), band=scl, as=NAME\n"
+	       "  cloudmask  1 where clouds or shadows are, 0 elsewhere, then dilate=0 pixels:\n"
+	       "             Sentinel-2 and others: the scl band's class is in classes=3,8,9,10;\n"
+	       "             Landsat C2 (by its collection, platform or id): a bit of\n"
+	       "             qa_pixel in bits=dilated,cirrus,cloud,shadow (also snow, water;\n"
+	       "             or 1-5,7) is set, or a confidence is at least cloud_conf=,\n"
+	       "             shadow_conf=, snow_conf=, cirrus_conf= (low medium high; none),\n"
+	       "             fill (bit 0) is nodata; source=auto|scl|qa_pixel, band=scl\n"
+	       "             (Landsat: band=qa_pixel), as=NAME\n"
 	       "  expr:OUT=EXPRESSION\n"
 	       "             band math into output OUT: numbers, bands (as reflectance) and\n"
 	       "             earlier stages by name, + - * / < <= > >= == != && || ! ?:\n"
@@ -66,12 +72,13 @@ mem_stage_help(void)
 	       "             of FILE (GeoJSON, GeoPackage..., any CRS), pixel centres inside;\n"
 	       "             stats=count,mean,std,min,max,p10,p50,p90 (any pNN); output\n"
 	       "             zonal_OF.gpkg (one table OF: polygons + stats) and mem:zonal\n"
-	       "  change[:index=ndvi,threshold=-0.2]\n"
+	       "  change[:index=ndvi,threshold=-0.2][,mask=cloudmask]\n"
 	       "             pairs items of the same cell (mem:grid) by date: the index after\n"
 	       "             minus before (dndvi, float32) and change (1 where the difference\n"
 	       "             is <= a negative threshold, >= a positive one; 0 elsewhere),\n"
 	       "             with change.gpkg: its polygons and their areas; index: ndvi ndwi\n"
-	       "             mndwi nbr ndbi ndsi; as=NAME names the mask\n"
+	       "             mndwi nbr ndbi ndsi; as=NAME names the mask; mask=CLOUDMASK:\n"
+	       "             pixels it masks on either date are NaN in both and in no polygon\n"
 	       "  classify:model=FILE.h5[,as=class][,prob=0]\n"
 	       "             a small network (mem-model(5): dense and 3x3 convolution layers,\n"
 	       "             relu, softmax) run on each pixel of the model's bands: the class\n"
@@ -157,9 +164,10 @@ stage_default(struct mem_stage *s, const char *name)
 	} else {
 		s->kind = MEM_STAGE_CLOUDMASK;
 		s->classes = SCL_CLOUDS;
-		s->band = mem_xstrdup("scl");
+		s->qa.bits = MEM_CLOUD_QA_BITS;
+		s->source = MEM_CLOUD_AUTO;
 		s->nbands = 1;
-		s->bands[0] = s->band;
+		s->bands[0] = "scl"; /* or qa_pixel: the item decides (infer.c) */
 	}
 }
 
@@ -231,6 +239,53 @@ parse_classes(const char *spec, const char *v, unsigned long long *out, struct m
 	return 0;
 }
 
+/* QA_PIXEL bits by name, in bit order from 1; 6 (clear) is no reason to mask */
+static const char *const qa_bit_names[] = { "fill", "dilated", "cirrus", "cloud", "shadow", "snow",
+	"clear", "water" };
+/* the confidence pairs, as MEM_KERN_QA_* */
+static const char *const qa_conf_keys[] = { "cloud_conf", "shadow_conf", "snow_conf",
+	"cirrus_conf" };
+
+static int
+parse_qa_bits(const char *spec, const char *v, unsigned *out, struct mem_err *err)
+{
+	char *dup = mem_xstrdup(v), *save = NULL;
+	int rc = 0;
+
+	*out = 0;
+	for (char *t = strtok_r(dup, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+		int k = -1;
+
+		for (int i = 1; i < 8; i++)
+			if (strcmp(t, qa_bit_names[i]) == 0 || (t[0] == '0' + i && t[1] == '\0'))
+				k = i;
+		if (k < 0 || k == 6)
+			rc = mem_err_set(err, MEM_EUSAGE,
+			    "stage '%s': bits must be QA_PIXEL bits 1-5 or 7 (dilated cirrus cloud "
+			    "shadow snow water) separated by commas, not '%s'",
+			    spec, t);
+		else
+			*out |= 1u << k;
+	}
+	free(dup);
+	return rc;
+}
+
+static int
+parse_conf(const char *spec, const char *key, const char *v, unsigned char *out,
+    struct mem_err *err)
+{
+	static const char *const levels[] = { "none", "low", "medium", "high" };
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(v, levels[i]) == 0) {
+			*out = (unsigned char)i;
+			return 0;
+		}
+	return mem_err_set(err, MEM_EUSAGE,
+	    "stage '%s': %s must be none, low, medium or high, not '%s'", spec, key, v);
+}
+
 static int zonal_param(struct mem_chain *c, struct mem_stage *s, const char *spec,
     const char *key, const char *v, struct mem_err *err);
 
@@ -261,6 +316,16 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 	if (s->kind == MEM_STAGE_ZONAL)
 		return zonal_param(c, s, spec, key, v, err);
 	if (s->kind == MEM_STAGE_CHANGE) {
+		if (strcmp(key, "mask") == 0) {
+			/* a cloudmask stage: the diff recomputes it on the date before */
+			s->mask = dependency(c, v);
+			if (s->mask < 0 || c->st[s->mask].kind != MEM_STAGE_CLOUDMASK)
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': mask '%s' must be a cloudmask stage (given with -s "
+				    "first, or cloudmask itself): it is computed on both dates",
+				    spec, v);
+			return 0;
+		}
 		if (strcmp(key, "threshold") == 0) {
 			if (parse_number(spec, key, v, -2, 2, &s->threshold, err) < 0)
 				return -1;
@@ -333,6 +398,24 @@ set_param(struct mem_chain *c, struct mem_stage *s, const char *spec, const char
 			s->bands[0] = s->band;
 			return 0;
 		}
+		if (strcmp(key, "source") == 0) {
+			if (strcmp(v, "auto") == 0)
+				s->source = MEM_CLOUD_AUTO;
+			else if (strcmp(v, "scl") == 0)
+				s->source = MEM_CLOUD_SCL;
+			else if (strcmp(v, "qa_pixel") == 0)
+				s->source = MEM_CLOUD_QA;
+			else
+				return mem_err_set(err, MEM_EUSAGE,
+				    "stage '%s': source must be auto, scl or qa_pixel, not '%s'", spec,
+				    v);
+			return 0;
+		}
+		if (strcmp(key, "bits") == 0)
+			return parse_qa_bits(spec, v, &s->qa.bits, err);
+		for (int p = 0; p < 4; p++)
+			if (strcmp(key, qa_conf_keys[p]) == 0)
+				return parse_conf(spec, key, v, &s->qa.conf[p], err);
 	}
 	return mem_err_set(err, MEM_EUSAGE,
 	    "stage '%s': unknown parameter '%s' (see --list-stages)", spec, key);
@@ -541,6 +624,9 @@ parse_change(struct mem_chain *c, struct mem_stage *s, const char *spec, const c
 	diff.bands[0] = d->bands[0];
 	diff.bands[1] = d->bands[1];
 	diff.write = 1;
+	/* cloudy on either date: out of the difference, so out of the mask and polygons */
+	diff.mask = s->mask;
+	s->mask = -1;
 	if (find_stage(c, diff.name) >= 0 || strcmp(diff.name, s->name) == 0) {
 		mem_err_set(err, MEM_EUSAGE, "stage '%s': output '%s' is already made", spec,
 		    diff.name);

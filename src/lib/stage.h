@@ -11,6 +11,7 @@
 #ifndef MEM_STAGE_H
 #define MEM_STAGE_H
 
+#include "kern.h"
 #include "memories.h"
 
 struct mem_expr;
@@ -30,6 +31,12 @@ enum mem_stage_kind {
 
 struct mem_model;
 
+/* cloudmask: what the band holds; AUTO: QA_PIXEL for a Landsat item, else SCL */
+enum { MEM_CLOUD_AUTO, MEM_CLOUD_SCL, MEM_CLOUD_QA };
+
+/* QA_PIXEL's default: dilated cloud, cirrus, cloud, cloud shadow (bits 1-4) */
+#define MEM_CLOUD_QA_BITS 0x1eu
+
 #define MEM_ZONAL_MAXP 16
 
 /* zonal: which statistics, in the order of the GeoPackage's columns */
@@ -47,7 +54,9 @@ struct mem_stage {
 	double L;		    /* savi */
 	unsigned long long classes; /* cloudmask: bit k for class k */
 	int dilate;		    /* cloudmask: pixels */
-	char *band;		    /* cloudmask: the classification band (default "scl") */
+	char *band;		    /* cloudmask: the band, or NULL: scl, or qa_pixel for Landsat */
+	int source;		    /* cloudmask: MEM_CLOUD_* */
+	struct mem_kern_qa qa;	    /* cloudmask from QA_PIXEL: bits and confidences */
 	struct mem_expr *expr;	    /* expr: the compiled program */
 	int *refs; /* expr: per name, the chain index of a stage, or -1 for a band */
 	/* zonal */
@@ -61,6 +70,7 @@ struct mem_stage {
 	/* change (diff and change), and zonal's of */
 	double threshold; /* change: d <= threshold when negative, d >= threshold otherwise */
 	int diff;	  /* change: the chain index of its diff stage */
+	/* diff: mask is a cloudmask stage, computed on both dates */
 	char *index;	  /* diff: the index compared (ndvi, nbr...) */
 	/* llm */
 	char *provider, *model;

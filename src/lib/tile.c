@@ -770,6 +770,57 @@ load_item(const char *dir)
 	return j;
 }
 
+/*
+ * --ledger: claims the cell id before it is made; 1 when it is not ours to
+ * make (*tile then the item of a cell done by another, or NULL; *rc -1 on
+ * a ledger failure), 0 to go on making it.
+ */
+static int
+ledger_gate(struct worker *wk, const char *id, const char *dir, json_t **tile, int *rc,
+    struct mem_err *err)
+{
+	const struct mem_tile_opts *o = &wk->gr->t->o;
+	int st;
+
+	free(wk->claimed);
+	wk->claimed = NULL;
+	wk->taken = 0;
+	if (o->claim == NULL)
+		return 0;
+	if ((st = o->claim(o->ledger_ctx, id, err)) == MEM_LEDGER_WON) {
+		wk->claimed = mem_xstrdup(id);
+		return 0;
+	}
+	*rc = st < 0 ? -1 : 0;
+	wk->taken = st == MEM_LEDGER_TAKEN;
+	if (st == MEM_LEDGER_DONE)
+		*tile = load_item(dir);
+	return 1;
+}
+
+/*
+ * The work directory of a cell, named by its id (derived from stem and
+ * params, which are consumed): 1 with *tile loaded when the cell is already
+ * finished there (or, with --ledger, not ours to make), 0 when the
+ * directory is ready for new work, -1 on error.
+ */
+static int
+open_cell(struct worker *wk, const char *stem, json_t *params, char **id, char **dir,
+    json_t **tile, struct mem_err *err)
+{
+	const struct group *gr = wk->gr;
+	int lrc = 0;
+
+	*id = mem_item_derive_id(stem, "mem-tile", params);
+	json_decref(params);
+	*dir = mem_xasprintf("%s/tiles/%s", gr->t->o.workdir, *id);
+	if (ledger_gate(wk, *id, *dir, tile, &lrc, err))
+		return lrc < 0 ? -1 : 1;
+	if ((*tile = load_item(*dir)) != NULL)
+		return 1;
+	return mem_workdir(*dir, err) < 0 ? -1 : 0;
+}
+
 /* Rows per strip so that one worker keeps within its share of --mem. */
 static int
 strip_rows(const struct group *gr, int w, int h)
@@ -974,34 +1025,6 @@ cell_stem(const char *cell, const char *label, const struct mem_tile_opts *o)
 	return stem;
 }
 
-/*
- * --ledger: claims the cell id before it is made; 1 when it is not ours to
- * make (*tile then the item of a cell done by another, or NULL; *rc -1 on
- * a ledger failure), 0 to go on making it.
- */
-static int
-ledger_gate(struct worker *wk, const char *id, const char *dir, json_t **tile, int *rc,
-    struct mem_err *err)
-{
-	const struct mem_tile_opts *o = &wk->gr->t->o;
-	int st;
-
-	free(wk->claimed);
-	wk->claimed = NULL;
-	wk->taken = 0;
-	if (o->claim == NULL)
-		return 0;
-	if ((st = o->claim(o->ledger_ctx, id, err)) == MEM_LEDGER_WON) {
-		wk->claimed = mem_xstrdup(id);
-		return 0;
-	}
-	*rc = st < 0 ? -1 : 0;
-	wk->taken = st == MEM_LEDGER_TAKEN;
-	if (st == MEM_LEDGER_DONE)
-		*tile = load_item(dir);
-	return 1;
-}
-
 /* Makes one cell of the group's finest level; *tile is NULL when the cell is empty. */
 static int
 make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
@@ -1014,7 +1037,7 @@ make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
 	json_t *params = json_object(), *ids = json_array(), *s, *item;
 	struct out *outs = mem_xcalloc((size_t)gr->nk, sizeof *outs);
 	long nany = 0, nscl = 0, ncloud = 0;
-	int w = g->tile_size, h = g->tile_h, rows, rc = -1;
+	int w = g->tile_size, h = g->tile_h, rows, rc = -1, r;
 	size_t i;
 
 	*tile = NULL;
@@ -1050,17 +1073,11 @@ make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
 	}
 	if (o->composite_set)
 		json_object_set_new(params, "composite", json_string(stem + strlen(cell) + 1));
-	id = mem_item_derive_id(stem, "mem-tile", params);
-	json_decref(params);
-	dir = mem_xasprintf("%s/tiles/%s", o->workdir, id);
-	if (ledger_gate(wk, id, dir, tile, &rc, err))
-		goto out;
-	if ((*tile = load_item(dir)) != NULL) {
-		rc = 0;
+	if ((r = open_cell(wk, stem, params, &id, &dir, tile, err)) != 0) {
+		if (r > 0)
+			rc = 0;
 		goto out;
 	}
-	if (mem_workdir(dir, err) < 0)
-		goto out;
 
 	rows = strip_rows(gr, w, h);
 	worker_reserve(wk, (size_t)w * (size_t)rows);
@@ -1274,7 +1291,7 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 	double b[4];
 	json_t *kids = json_array(), *params, *ids = json_array(), *k, *item = NULL;
 	long fx0, fy0, fx1, fy1, nany = 0, nscl = 0, ncloud = 0;
-	int w = g->tile_size, h = g->tile_h, direct = halves(g, fine), rc = -1;
+	int w = g->tile_size, h = g->tile_h, direct = halves(g, fine), rc = -1, r;
 	size_t i;
 
 	*tile = NULL;
@@ -1301,17 +1318,11 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 	params = json_object();
 	json_object_set_new(params, "cell", json_string(cell));
 	json_object_set_new(params, "from", ids);
-	id = mem_item_derive_id(stem, "mem-tile", params);
-	json_decref(params);
-	dir = mem_xasprintf("%s/tiles/%s", o->workdir, id);
-	if (ledger_gate(wk, id, dir, tile, &rc, err))
-		goto out;
-	if ((*tile = load_item(dir)) != NULL) {
-		rc = 0;
+	if ((r = open_cell(wk, stem, params, &id, &dir, tile, err)) != 0) {
+		if (r > 0)
+			rc = 0;
 		goto out;
 	}
-	if (mem_workdir(dir, err) < 0)
-		goto out;
 	item = tile_item(gr, json_array_get(gr->scenes, 0), id, cell, b);
 	{
 		json_t *props = json_object_get(item, "properties"),

@@ -15,6 +15,12 @@ struct mem_train_opts {
 	const char *labels;	/* polygons (any OGR format, any CRS) */
 	const char *layer;	/* their layer, or NULL for the first */
 	const char *field;	/* the field that names each polygon's class */
+	/*
+	 * Or, instead of labels: a class band, FILE[:BAND] (any grid and CRS,
+	 * taken by nearest neighbour) or the name of a band of each item.
+	 */
+	const char *labels_band;
+	char **label_classes;	/* VALUE=NAME, NULL-terminated; NULL: each value a class */
 	char **bands;		/* input band names, NULL-terminated */
 	int hidden;		/* hidden ReLU units; 0: softmax regression */
 	int conv;		/* 1: the first layer is a 3x3 convolution */
@@ -32,7 +38,11 @@ struct mem_train_result {
 };
 
 /*
- * Rasterizes the labels onto each item's grid (pixel centres inside, the
+ * With labels_band: the band's value at each pixel (nodata: none) is its
+ * label; label_classes names values (several may share a name, values not
+ * named are left out), else each distinct value is a class named by its
+ * number, in numeric order.  Otherwise:
+ * rasterizes the labels onto each item's grid (pixel centres inside, the
  * later polygon on overlaps), takes the pixels where every band is valid,
  * fits the network and writes it.  Classes are the distinct values of the
  * field, sorted.  Returns 0, or -1 with err: MEM_EUSAGE for bad labels or

@@ -7,6 +7,7 @@
 #include <cpl_string.h>
 #include <gdal_alg.h>
 #include <gdalwarper.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ struct mem_warper {
 	GDALDriverH mem;
 	void *tbuf;		/* the window in the source's type */
 	size_t tcap;
+	void *sbuf;		/* the source window a clean-window check reads */
+	size_t scap;
 	double limit;		/* bytes GDAL may hold for one chunk of a warp */
 };
 
@@ -210,6 +213,148 @@ choose_level(struct mem_warper *w, int xsize, int ysize)
 	return i + 1;
 }
 
+/* The kernel radius in source pixels of a resampling at scale s (< 1: downsampling). */
+static double
+kernel_radius(GDALResampleAlg alg, double s)
+{
+	double r;
+
+	switch (alg) {
+	case GRA_NearestNeighbour: r = 1; break;
+	case GRA_Bilinear: r = 1; break;
+	case GRA_Cubic: case GRA_CubicSpline: r = 2; break;
+	case GRA_Lanczos: r = 3; break;
+	default: return -1;	/* average, mode and the rest: no fast path */
+	}
+	return s < 1 ? ceil(r / s) : r;
+}
+
+/* 1 when any of the n values of type t at p equals v (or is NaN when v is). */
+static int
+has_value(const void *p, GDALDataType t, size_t n, double v)
+{
+	size_t i;
+
+#define SCAN(T) do { const T *q = p; T tv = (T)v; \
+		if ((double)tv != v) return 0; \
+		for (i = 0; i < n; i++) if (q[i] == tv) return 1; \
+		return 0; } while (0)
+	switch (t) {
+	case GDT_Byte: SCAN(unsigned char);
+	case GDT_UInt16: SCAN(unsigned short);
+	case GDT_Int16: SCAN(short);
+	case GDT_UInt32: SCAN(unsigned int);
+	case GDT_Int32: SCAN(int);
+	case GDT_Float32:
+		if (isnan(v)) {
+			const float *q = p;
+
+			for (i = 0; i < n; i++)
+				if (isnan(q[i]))
+					return 1;
+			return 0;
+		}
+		SCAN(float);
+	case GDT_Float64:
+		if (isnan(v)) {
+			const double *q = p;
+
+			for (i = 0; i < n; i++)
+				if (isnan(q[i]))
+					return 1;
+			return 0;
+		}
+		SCAN(double);
+	default:
+		return 1;	/* a type not scanned: take the general path */
+	}
+#undef SCAN
+}
+
+/*
+ * Whether the window can be warped without nodata masks: its footprint in
+ * level l, widened by the kernel's radius and a margin, lies inside the
+ * source and holds no nodata pixel.  Then every output pixel is computed,
+ * from valid pixels only, and GDAL's unmasked kernels (2-3x faster for
+ * bilinear and cubic) give the very values its masked one would.
+ */
+static int
+window_is_clean(struct mem_warper *w, struct level *l, int xsize, int ysize)
+{
+	enum { N = 17 };
+	double x[4 * N], y[4 * N], z[4 * N], x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY,
+	    y1 = -INFINITY, s, r;
+	int ok[4 * N], n = 0, sx = GDALGetRasterXSize(l->ds), sy = GDALGetRasterYSize(l->ds);
+	int wx0, wy0, wx1, wy1;
+	size_t cnt, tsz = (size_t)GDALGetDataTypeSizeBytes(w->type);
+
+	for (int i = 0; i < N; i++) {
+		double f = (double)i / (N - 1);
+
+		x[n] = f * xsize; y[n++] = 0;
+		x[n] = f * xsize; y[n++] = ysize;
+		x[n] = 0; y[n++] = f * ysize;
+		x[n] = xsize; y[n++] = f * ysize;
+	}
+	memset(z, 0, sizeof z);
+	if (!GDALGenImgProjTransform(l->gen, TRUE, n, x, y, z, ok))
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (!ok[i] || !isfinite(x[i]) || !isfinite(y[i]))
+			return 0;
+		x0 = fmin(x0, x[i]); x1 = fmax(x1, x[i]);
+		y0 = fmin(y0, y[i]); y1 = fmax(y1, y[i]);
+	}
+	if (!(x1 > x0 && y1 > y0))
+		return 0;
+	s = fmin(xsize / (x1 - x0), ysize / (y1 - y0));
+	r = kernel_radius(w->alg, s);
+	if (r < 0)
+		return 0;
+	r += 3;	/* a margin for the approximation and the bbox of a curved edge */
+	wx0 = (int)floor(x0 - r); wx1 = (int)ceil(x1 + r);
+	wy0 = (int)floor(y0 - r); wy1 = (int)ceil(y1 + r);
+	if (wx0 < 0 || wy0 < 0 || wx1 > sx || wy1 > sy)
+		return 0;	/* the edge of the source: masked, as GDAL does */
+	if (!w->has_src_nodata)
+		return 1;
+	cnt = (size_t)(wx1 - wx0) * (size_t)(wy1 - wy0);
+	if (cnt * tsz > w->scap) {
+		free(w->sbuf);
+		w->scap = cnt * tsz;
+		w->sbuf = mem_xcalloc(1, w->scap);
+	}
+	if (GDALRasterIO(GDALGetRasterBand(l->ds, w->band), GF_Read, wx0, wy0, wx1 - wx0, wy1 - wy0,
+	    w->sbuf, wx1 - wx0, wy1 - wy0, w->type, 0, 0) != CE_None)
+		return 0;
+	return !has_value(w->sbuf, w->type, cnt, w->src_nodata);
+}
+
+/*
+ * A computed value equal to the nodata value is moved off it, as GDAL's
+ * masked kernels do (nodata + 1 at the type's minimum, else nodata - 1), so
+ * that it does not read as a hole.
+ */
+static void
+shift_off_nodata(void *p, GDALDataType t, size_t n, double nd)
+{
+	size_t i;
+
+#define SHIFT(T, MIN) do { T *q = p; T tv = (T)nd; \
+		if ((double)tv != nd) return; \
+		for (i = 0; i < n; i++) if (q[i] == tv) q[i] = tv == (MIN) ? tv + 1 : tv - 1; \
+		} while (0)
+	switch (t) {
+	case GDT_Byte: SHIFT(unsigned char, 0); break;
+	case GDT_UInt16: SHIFT(unsigned short, 0); break;
+	case GDT_Int16: SHIFT(short, SHRT_MIN); break;
+	case GDT_UInt32: SHIFT(unsigned int, 0); break;
+	case GDT_Int32: SHIFT(int, INT_MIN); break;
+	default: break;
+	}
+#undef SHIFT
+}
+
 int
 mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, double *buf,
     struct mem_err *err)
@@ -222,7 +367,7 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	double dgt[6];
 	CPLErr e;
 	size_t n = (size_t)xsize * (size_t)ysize, tsz = (size_t)GDALGetDataTypeSizeBytes(w->type);
-	int li;
+	int li, clean;
 
 	memcpy(dgt, gt, sizeof dgt);
 	GDALSetGenImgProjTransformerDstGeoTransform(w->lv[0].gen, dgt);
@@ -231,6 +376,7 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 		return -1;
 	l = &w->lv[li];
 	GDALSetGenImgProjTransformerDstGeoTransform(l->gen, dgt);
+	clean = window_is_clean(w, l, xsize, ysize);
 	/*
 	 * Warped in the source's own type, as gdalwarp does (its kernels for
 	 * 8 and 16 bit data are several times faster than the general one, and
@@ -263,13 +409,19 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	wo->pTransformerArg = l->approx;
 	/* a window is small; this bounds the chunks GDAL reads at once */
 	wo->dfWarpMemoryLimit = w->limit;
-	wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
-	wo->padfDstNoDataReal[0] = w->nodata;
-	if (w->has_src_nodata) {
-		wo->padfSrcNoDataReal = CPLMalloc(sizeof(double));
-		wo->padfSrcNoDataReal[0] = w->src_nodata;
+	if (clean) {
+		/* no masks at all (a destination nodata value makes one) */
+		snprintf(opt, sizeof opt, "%.17g", w->nodata);
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", opt);
+	} else {
+		wo->padfDstNoDataReal = CPLMalloc(sizeof(double));
+		wo->padfDstNoDataReal[0] = w->nodata;
+		if (w->has_src_nodata) {
+			wo->padfSrcNoDataReal = CPLMalloc(sizeof(double));
+			wo->padfSrcNoDataReal[0] = w->src_nodata;
+		}
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
 	}
-	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
 	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", "1");
 	CPLErrorReset();
 	op = GDALCreateWarpOperation(wo);
@@ -281,6 +433,8 @@ mem_warper_run(struct mem_warper *w, const double gt[6], int xsize, int ysize, d
 	GDALClose(dst);
 	if (e != CE_None)
 		return mem_err_set(err, MEM_EITEM, "cannot warp '%s': %s", w->href, CPLGetLastErrorMsg());
+	if (clean)
+		shift_off_nodata(w->tbuf, w->type, n, w->nodata);
 	GDALCopyWords64(w->tbuf, w->type, (int)tsz, buf, GDT_Float64, 8, (GPtrDiff_t)n);
 	return 0;
 }
@@ -301,5 +455,6 @@ mem_warper_free(struct mem_warper *w)
 	free(w->href);
 	free(w->dst_srs);
 	free(w->tbuf);
+	free(w->sbuf);
 	free(w);
 }

@@ -119,7 +119,16 @@ set +e; msg=$(mem-run -n y.yaml 2>&1 >/dev/null); rc=$?; set -e
 case "$rc $msg" in "2 mem-run: y.yaml: line "*) ok "malformed YAML is reported with its line" ;; *) not_ok "yaml: exit $rc, '$msg'" ;; esac
 check_exit "a missing recipe exits 2" 2 mem-run -n no-such.yaml
 for f in "$MEM_SRCDIR"/recipes/*.yaml; do
-	check "recipes/${f##*/} is valid (mem-run -n, and -n --slurm)" sh -c 'mem-run -n "$1" && mem-run -n --slurm "$1"' sh "$f"
+	case $f in
+	*/land-cover.yaml)
+		# its model is the user's to train: without it the recipe fails before any work
+		set +e; msg=$(mem-run -n "$f" 2>&1 >/dev/null); rc=$?; set -e
+		case "$rc $msg" in
+		"2 mem-run: "*"cannot open model 'land-cover.h5'"*) ok "recipes/land-cover.yaml without its model: exit 2 naming land-cover.h5" ;;
+		*) not_ok "land-cover.yaml without its model: exit $rc, '$msg'" ;;
+		esac ;;
+	*) check "recipes/${f##*/} is valid (mem-run -n, and -n --slurm)" sh -c 'mem-run -n "$1" && mem-run -n --slurm "$1"' sh "$f" ;;
+	esac
 done
 
 sums out > sums3

@@ -137,6 +137,66 @@ cmp -s shard1.json "$(mem-tile -g webmercator:13 --shard 1/3 --workdir w < scene
 	&& ok "a shard is the same on every run" || not_ok "shard 1/3 changed between runs"
 check_exit "a bad --shard exits 2" 2 mem-tile -g webmercator:13 --shard 3/3 < scenes.json
 
+# holes inside the scene: the cells whose source window holds one are warped
+# with GDAL's nodata masks, the others without (the same values, faster);
+# either way every cell equals gdalwarp -srcnodata 0 on the cell
+if have_gdal_py; then
+	gdal_py - "$D/B04.tif" holes.tif scenes.json > holes.json <<'PY'
+import json, sys
+from osgeo import gdal
+gdal.UseExceptions()
+src = gdal.Open(sys.argv[1])
+a = src.GetRasterBand(1).ReadAsArray()
+a[a == 0] = 1
+a[400:403, 500:502] = 0          # a hole of 6 pixels well inside the scene
+a[700, 300] = 0                   # and a single one
+ds = gdal.GetDriverByName('GTiff').Create(sys.argv[2], src.RasterXSize, src.RasterYSize, 1, gdal.GDT_UInt16, ['TILED=YES'])
+ds.SetGeoTransform(src.GetGeoTransform()); ds.SetProjection(src.GetProjection())
+ds.GetRasterBand(1).SetNoDataValue(0); ds.GetRasterBand(1).WriteArray(a); ds = None
+d = json.loads(open(sys.argv[3]).readline())
+r = {k: v for k, v in d['assets']['red'].items() if not k.startswith('file:')}
+r['href'] = sys.argv[2]
+d['id'] = 'holes'; d['assets'] = {'red': r}
+print(json.dumps(d))
+PY
+	for alg in bilinear cubic; do
+		mem-tile -g webmercator:15 -r "$alg" --workdir "wh-$alg" < holes.json > "holes-$alg.json"
+		res=$(gdal_py - "holes-$alg.json" "$alg" <<'PY'
+import json, subprocess, sys
+import numpy as np
+from osgeo import gdal
+n = holed = maxd = maskd = 0
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    f = d['assets']['red']['href']
+    ds = gdal.Open(f); g = ds.GetGeoTransform()
+    te = [g[0], g[3] + 256 * g[5], g[0] + 256 * g[1], g[3]]
+    subprocess.run(['gdalwarp', '-q', '-overwrite', '-t_srs', 'EPSG:3857', '-te'] + [repr(v) for v in te] +
+                   ['-ts', '256', '256', '-r', sys.argv[2], '-srcnodata', '0', '-dstnodata', '0', 'holes.tif', 'ref.tif'], check=True)
+    a = ds.GetRasterBand(1).ReadAsArray().astype(int)
+    r = gdal.Open('ref.tif')
+    b = r.GetRasterBand(1).ReadAsArray().astype(int)
+    r = None
+    n += 1
+    holed += int(0 < (b == 0).sum() < 1000)   # a hole, not the scene's edge
+    maskd += int(((a == 0) != (b == 0)).sum())
+    v = (a != 0) & (b != 0)
+    if v.any():
+        maxd = max(maxd, int(np.abs(a[v] - b[v]).max()))
+print(n, holed, maxd, maskd)
+PY
+)
+		set -- $res
+		if [ "${1:-0}" -ge 4 ] && [ "$3" -le 1 ] && [ "$4" = 0 ]; then
+			ok "$alg with holes: $1 cells ($2 with a hole) equal gdalwarp -srcnodata 0 on the cell (max $3 DN, masks identical)"
+		else
+			not_ok "$alg with holes: $1 cells, $2 with a hole, max diff $3 DN, masks differ at $4 px"
+		fi
+	done
+else
+	skip "no GDAL Python bindings"; skip "no GDAL Python bindings"
+fi
+
 # errors
 check_exit "no grid exits 2" 2 mem-tile < scenes.json
 check_exit "a bad grid exits 2" 2 mem-tile -g webmercator:99 < scenes.json

@@ -159,6 +159,156 @@ test_cloudmask(void)
 	ok(same, "strips of every height from 1 to %d with a halo equal the whole image", H);
 }
 
+
+/* A QA_PIXEL word from its flags and confidence pairs, put together here bit by bit. */
+static unsigned
+qa_word(int fill, int dilated, int cirrus, int cloud, int shadow, int snow, int clear, int water,
+    int cloud_c, int shadow_c, int snow_c, int cirrus_c)
+{
+	return (unsigned)(fill | dilated << 1 | cirrus << 2 | cloud << 3 | shadow << 4 | snow << 5 |
+	    clear << 6 | water << 7 | cloud_c << 8 | shadow_c << 10 | snow_c << 12 | cirrus_c << 14);
+}
+
+static void
+qa_strips(const float *in, float *out, int w, int h, int rows, int dilate,
+    const struct mem_kern_qa *q)
+{
+	unsigned char *scratch = malloc(2 * (size_t)w * h);
+
+	for (int y0 = 0; y0 < h; y0 += rows) {
+		int n = h - y0 < rows ? h - y0 : rows;
+		int top = y0 < dilate ? y0 : dilate;
+		int bot = h - (y0 + n) < dilate ? h - (y0 + n) : dilate;
+
+		mem_kern_qamask_f32(in + (size_t)(y0 - top) * w, out + (size_t)y0 * w, w,
+		    n + top + bot, top, n, q, 1, 1, dilate, scratch);
+	}
+	free(scratch);
+}
+
+static void
+test_qamask(void)
+{
+	enum { W = 13, H = 10 };
+	/* words USGS documents for Landsat 8/9 C2 L2 (QA_PIXEL value interpretations) */
+	const unsigned clear_land = 21824, clear_water = 21952, cloud_high = 22280,
+	    shadow = 23888, cirrus_high = 54596, snow = 30048;
+	/* not in the table: dilated cloud alone, low confidences */
+	const unsigned dilated = qa_word(0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1);
+	float in[W * H], out[W * H], strips[W * H];
+	struct mem_kern_qa q;
+	unsigned words[W * H], lcg = 12345;
+	int bad = 0, same = 1, n = 0;
+
+	is_int(qa_word(0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1), clear_land, "21824 is clear, low confidences");
+	is_int(qa_word(0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1), clear_water, "21952 is clear water");
+	is_int(qa_word(0, 0, 0, 1, 0, 0, 0, 0, 3, 1, 1, 1), cloud_high, "22280 is cloud, high confidence");
+	is_int(qa_word(0, 0, 0, 0, 1, 0, 1, 0, 1, 3, 1, 1), shadow,
+	    "23888 is shadow, high confidence (clear: no cloud bit)");
+	is_int(qa_word(0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 1, 3), cirrus_high, "54596 is high cirrus");
+	is_int(qa_word(0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 3, 1), snow, "30048 is snow, high confidence");
+
+	memset(&q, 0, sizeof q);
+	q.bits = 0x1e; /* the default: dilated, cirrus, cloud, shadow */
+	{
+		const unsigned v[] = { clear_land, clear_water, cloud_high, shadow, cirrus_high, snow,
+			dilated, 1 };
+		const float want[] = { 0, 0, 1, 1, 1, 0, 1, NAN };
+
+		for (int i = 0; i < 8; i++)
+			in[i] = (float)v[i];
+		qa_strips(in, out, 8, 1, 1, 0, &q);
+		for (int i = 0; i < 8; i++)
+			bad += !(out[i] == want[i] || (isnan(out[i]) && isnan(want[i])));
+		is_int(bad, 0, "the default bits mask cloud, dilated cloud, cirrus, shadow; not "
+		    "snow or water; fill (1) is NaN");
+	}
+
+	/* random words, every flag and confidence, against the bits worked out here */
+	for (int i = 0; i < W * H; i++) {
+		lcg = lcg * 1103515245u + 12345u;
+		words[i] = (lcg >> 8) & 0xffffu;
+		in[i] = (float)words[i];
+	}
+	in[3] = 70000;	/* no 16-bit word */
+	in[4] = 2.5f;	/* nor is this */
+	in[5] = NAN;
+	memset(&q, 0, sizeof q);
+	q.bits = 1u << 3 | 1u << 5;			/* cloud, snow */
+	q.conf[MEM_KERN_QA_SHADOW] = 2;			/* medium shadow confidence or above */
+	q.conf[MEM_KERN_QA_CIRRUS] = 3;			/* high cirrus */
+	qa_strips(in, out, W, H, H, 0, &q);
+	bad = 0;
+	for (int i = 0; i < W * H; i++) {
+		unsigned v = words[i];
+		float want = (v & 1) ? NAN : ((v >> 3 & 1) || (v >> 5 & 1) || (v >> 10 & 3) >= 2 ||
+		    (v >> 14 & 3) == 3) ? 1.0f : 0.0f;
+
+		if (i >= 3 && i <= 5)
+			want = NAN;
+		bad += !(out[i] == want || (isnan(out[i]) && isnan(want)));
+		n += out[i] == 1;
+	}
+	ok(bad == 0 && n > 0 && n < W * H, "%d random words: bits and confidence pairs as "
+	    "worked out bit by bit (%d masked, %d wrong)", W * H, n, bad);
+
+	/* dilation: the same as the SCL mask's, and strips with a halo join without seams */
+	for (int i = 0; i < W * H; i++)
+		in[i] = (float)clear_land;
+	in[4 * W + 6] = (float)cloud_high;
+	in[0] = 1;
+	memset(&q, 0, sizeof q);
+	q.bits = 0x1e;
+	qa_strips(in, out, W, H, H, 2, &q);
+	n = 0;
+	for (int i = 0; i < W * H; i++)
+		n += out[i] == 1;
+	ok(n == 25 && isnan(out[0]), "dilate=2 grows one cloud pixel into a 5x5 square (%d)", n);
+	for (int rows = 1; rows <= H; rows++) {
+		qa_strips(in, strips, W, H, rows, 2, &q);
+		for (int i = 0; i < W * H; i++)
+			if (!(strips[i] == out[i] || (isnan(strips[i]) && isnan(out[i]))))
+				same = 0;
+	}
+	ok(same, "QA_PIXEL: strips of every height from 1 to %d equal the whole image", H);
+}
+
+static void
+test_qa_params(void)
+{
+	struct mem_chain c;
+	struct mem_err err;
+
+	ok(parse(&c, &err, "cloudmask", NULL, NULL) == 0 && c.n == 1 &&
+	    c.st[0].qa.bits == 0x1e && c.st[0].source == MEM_CLOUD_AUTO && c.st[0].band == NULL,
+	    "cloudmask: QA_PIXEL bits 1-4 by default, the item decides the band");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "cloudmask:bits=cloud,shadow,7,cloud_conf=medium,cirrus_conf=high,"
+	    "source=qa_pixel", NULL, NULL) == 0 && c.n == 1 &&
+	    c.st[0].qa.bits == (1u << 3 | 1u << 4 | 1u << 7) &&
+	    c.st[0].qa.conf[MEM_KERN_QA_CLOUD] == 2 && c.st[0].qa.conf[MEM_KERN_QA_CIRRUS] == 3 &&
+	    c.st[0].qa.conf[MEM_KERN_QA_SHADOW] == 0 && c.st[0].source == MEM_CLOUD_QA,
+	    "bits by name and number, confidence levels, source=qa_pixel");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "cloudmask:bits=clear", NULL, NULL) < 0 && strstr(err.msg, "'clear'"),
+	    "bit 6 (clear) is no reason to mask: %s", err.msg);
+	ok(parse(&c, &err, "cloudmask:bits=8", NULL, NULL) < 0, "bit 8 is a confidence pair");
+	ok(parse(&c, &err, "cloudmask:cloud_conf=maybe", NULL, NULL) < 0 &&
+	    strstr(err.msg, "none, low, medium or high"), "a bad confidence: %s", err.msg);
+	ok(parse(&c, &err, "cloudmask:source=fmask", NULL, NULL) < 0, "an unknown source");
+
+	ok(parse(&c, &err, "change:mask=cloudmask", NULL, NULL) == 0 && c.n == 3 &&
+	    c.st[0].kind == MEM_STAGE_CLOUDMASK && !c.st[0].write && c.st[1].kind == MEM_STAGE_DIFF &&
+	    c.st[1].mask == 0 && c.st[2].mask == -1,
+	    "change:mask=cloudmask adds the mask and hides it from the difference");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "cloudmask:dilate=1,as=cm", "change:index=ndvi,mask=cm", NULL) == 0 &&
+	    c.n == 3 && c.st[1].mask == 0 && c.halo == 1, "a named cloudmask as change's mask");
+	mem_chain_release(&c);
+	ok(parse(&c, &err, "ndwi", "change:mask=ndwi", NULL) < 0 && strstr(err.msg, "cloudmask"),
+	    "change's mask must be a cloudmask: %s", err.msg);
+}
+
 static void
 test_new_stages(void)
 {
@@ -261,6 +411,8 @@ main(void)
 	test_zonal_change_kernels();
 	test_kernels();
 	test_cloudmask();
+	test_qamask();
+	test_qa_params();
 	done_testing();
 	return tap_exit();
 }
