@@ -3,7 +3,8 @@
 # $MEM_DEPLOY_STATE, else ./.mem-deploy/NAME.
 #   standalone  mem-run RECIPE in the current directory
 #   consensus   an etcd cluster of the config's node count, member i on
-#               client port ${i}2379 and peer port ${i}2380, data on /dev/shm
+#               client port ${i}2379 (TLS, client certificates) and peer port
+#               ${i}2380, data on /dev/shm, and a worker per node
 #   swarmed     scripts/slurm-local.sh and mem-run --slurm RECIPE
 
 local_main() {
@@ -15,6 +16,7 @@ local_main() {
 		return 0
 	fi
 	mkdir -p "$STATE"
+	STATE=$(cd "$STATE" && pwd)
 	"local_${PATTERN}_$ACTION"
 }
 
@@ -23,9 +25,7 @@ local_plan() {
 	echo "# memories deployment plan: $PATTERN on local, '$NAME' (state: $STATE)"
 	case $PATTERN in
 	standalone) echo "mem-run $(q "$RECIPE")" ;;
-	consensus)
-		i=1
-		while [ $i -le "$N" ]; do etcd_cmd $i; echo; i=$((i + 1)); done ;;
+	consensus) consensus_plan ;;
 	swarmed)
 		echo "sh $(q "$ROOT/scripts/slurm-local.sh") start $(q "$STATE/slurm")"
 		echo "SLURM_CONF=$(q "$STATE/slurm/slurm.conf") mem-run --slurm --tasks $TASKS --run-dir $(q "$STATE/run") $(q "$RECIPE")" ;;
@@ -39,28 +39,73 @@ local_standalone_up() {
 local_standalone_status() { echo "$PROG: standalone runs in the foreground: nothing runs in the background"; audit ok status; }
 local_standalone_destroy() { rm -rf "$STATE"; echo "$PROG: removed $STATE"; audit ok destroyed; }
 
-# --- consensus: etcd on loopback -------------------------------------------------
+# --- consensus: etcd on loopback, with TLS, and the workers -------------------------
+# Member i listens for clients on https://127.0.0.1:${PFX}${i}${SFX} (default
+# ${i}2379) and for peers on http://127.0.0.1:${PFX}${i}${SFX+1} (loopback
+# only).  up makes a CA, a server and a client certificate (openssl) in
+# $STATE/tls, starts etcd with client-certificate auth, then one worker per
+# node: deployments/lib/consensus-worker.sh, the recipe's stages with
+# --ledger etcds://.../mem/NAME/RUN, all sharing $STATE/run.
 ETCD_DATA=${MEM_DEPLOY_ETCD_DATA:-/dev/shm}
+PFX=${MEM_DEPLOY_ETCD_PORT_PREFIX:-}
+SFX=${MEM_DEPLOY_ETCD_PORT_SUFFIX:-2379}
+cport() { echo "$PFX$1$SFX"; }
+pport() { echo "$PFX$1$((SFX + 1))"; }
+endpoints() { i=1; s=; while [ $i -le "$N" ]; do printf '%s127.0.0.1:%s' "$s" "$(cport $i)"; s=,; i=$((i + 1)); done; }
 etcd_cmd() {
-	cl=$(i=1; while [ $i -le "$N" ]; do printf '%sm%d=http://127.0.0.1:%d2380' "${s:-}" $i $i; s=,; i=$((i + 1)); done)
-	printf 'etcd --name m%d --data-dir %s/mem-deploy-%s/m%d --listen-client-urls http://127.0.0.1:%d2379 --advertise-client-urls http://127.0.0.1:%d2379 --listen-peer-urls http://127.0.0.1:%d2380 --initial-advertise-peer-urls http://127.0.0.1:%d2380 --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr' \
-		"$1" "$ETCD_DATA" "$NAME" "$1" "$1" "$1" "$1" "$1" "$cl" "$NAME"
+	cl=$(i=1; s=; while [ $i -le "$N" ]; do printf '%sm%d=http://127.0.0.1:%s' "$s" $i "$(pport $i)"; s=,; i=$((i + 1)); done)
+	printf 'etcd --name m%d --data-dir %s/mem-deploy-%s/m%d --listen-client-urls https://127.0.0.1:%s --advertise-client-urls https://127.0.0.1:%s --client-cert-auth --trusted-ca-file %s/tls/ca.pem --cert-file %s/tls/server.pem --key-file %s/tls/server-key.pem --listen-peer-urls http://127.0.0.1:%s --initial-advertise-peer-urls http://127.0.0.1:%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr' \
+		"$1" "$ETCD_DATA" "$NAME" "$1" "$(cport "$1")" "$(cport "$1")" "$STATE" "$STATE" "$STATE" "$(pport "$1")" "$(pport "$1")" "$cl" "$NAME"
 }
-healthy() { curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:${1}2379/health" 2>/dev/null | grep -q '"health":"true"'; }
+TLSC() { echo "--cacert $STATE/tls/ca.pem --cert $STATE/tls/client.pem --key $STATE/tls/client-key.pem"; }
+# shellcheck disable=SC2046
+healthy() { curl -s -m 1 --noproxy 127.0.0.1 $(TLSC) "https://127.0.0.1:$(cport "$1")/health" 2>/dev/null | grep -q '"health":"true"'; }
+worker_cmd() {
+	printf 'sh %s %s %s/run %d %s --ledger-cacert %s/tls/ca.pem --ledger-cert %s/tls/client.pem --ledger-key %s/tls/client-key.pem %s' \
+		"$(q "$LIB/consensus-worker.sh")" "$(q "$RECIPE")" "$(q "$STATE")" "$1" "$2" "$(q "$STATE")" "$(q "$STATE")" "$(q "$STATE")" "${MEM_DEPLOY_WORKER_OPTIONS:-}"
+}
+consensus_plan() {
+	echo "# certificates: a CA, a server certificate for 127.0.0.1, a client certificate"
+	tls_cmds
+	i=1; while [ $i -le "$N" ]; do etcd_cmd $i; echo " &"; i=$((i + 1)); done
+	i=1; while [ $i -le "$N" ]; do worker_cmd $i "etcds://$(endpoints)/mem/$NAME/RUN"; echo " &"; i=$((i + 1)); done
+}
+tls_cmds() {
+	d=$STATE/tls
+	cat <<TLS
+mkdir -p $d && cd $d
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=memories-$NAME-ca -keyout ca-key.pem -out ca.pem
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile server.ext -out server.pem
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=memories-worker -keyout client-key.pem -out client.csr
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile client.ext -out client.pem
+chmod 600 ca-key.pem server-key.pem client-key.pem
+cd - >/dev/null
+TLS
+}
 
 local_consensus_up() {
 	command -v etcd >/dev/null 2>&1 || fail "'etcd' not found: install the Debian packages etcd-server and etcd-client"
+	command -v openssl >/dev/null 2>&1 || fail "'openssl' not found: it makes the cluster's certificates"
 	[ "$N" -le 9 ] || refuse nodes "the local provider runs at most 9 etcd members"
 	i=1
 	while [ $i -le "$N" ]; do
 		if [ -f "$STATE/m$i.pid" ] && kill -0 "$(cat "$STATE/m$i.pid")" 2>/dev/null; then
 			fail "member m$i already runs (pid $(cat "$STATE/m$i.pid")): destroy first"
 		fi
-		if curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:${i}2379/health" >/dev/null 2>&1; then
-			fail "port 127.0.0.1:${i}2379 is taken"
-		fi
+		for p in "$(cport $i)" "$(pport $i)"; do
+			if curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:$p/" >/dev/null 2>&1 ||
+				curl -s -k -m 1 --noproxy 127.0.0.1 "https://127.0.0.1:$p/" >/dev/null 2>&1; then
+				fail "port 127.0.0.1:$p is taken"
+			fi
+		done
 		i=$((i + 1))
 	done
+	tls_cmds > "$STATE/tls.sh"
+	sh -e "$STATE/tls.sh" > "$STATE/tls.log" 2>&1 || fail "openssl failed making the certificates (see $STATE/tls.log)"
+	audit ok "TLS: CA, server and client certificates in $STATE/tls"
 	i=1
 	while [ $i -le "$N" ]; do
 		mkdir -p "$ETCD_DATA/mem-deploy-$NAME/m$i"
@@ -80,19 +125,57 @@ local_consensus_up() {
 		local_consensus_destroy >/dev/null
 		fail "etcd: $up of $N members healthy after 10 s"
 	fi
-	echo "$PROG: etcd: $N members healthy on $(i=1; while [ $i -le "$N" ]; do printf '%s127.0.0.1:%d2379' "${s2:-}" $i; s2=,; i=$((i + 1)); done)"
+	echo "$PROG: etcd: $N members healthy on $(endpoints) (TLS, client certificates)"
 	audit ok "etcd: $N members healthy"
+	# the workers: one per node, a fresh ledger prefix per up
+	run=$(date -u +%Y%m%dT%H%M%SZ)-$$
+	echo "etcds://$(endpoints)/mem/$NAME/$run" > "$STATE/ledger"
+	mkdir -p "$STATE/run"
+	i=1
+	while [ $i -le "$N" ]; do
+		rm -f "$STATE/run/w$i/done"
+		# shellcheck disable=SC2046
+		nohup setsid sh -c "$(worker_cmd $i "$(cat "$STATE/ledger")")" > "$STATE/w$i.log" 2>&1 < /dev/null &
+		echo $! > "$STATE/w$i.pid"
+		i=$((i + 1))
+	done
+	echo "$PROG: $N workers started on $(c recipe) (ledger $(cat "$STATE/ledger"); logs $STATE/w*.log)"
+	audit ok "$N workers started, ledger $(cat "$STATE/ledger")"
 }
 local_consensus_status() {
 	up=0; i=1
 	while [ $i -le "$N" ]; do
-		if healthy $i; then echo "m$i 127.0.0.1:${i}2379 healthy"; up=$((up + 1)); else echo "m$i 127.0.0.1:${i}2379 down"; fi
+		if healthy $i; then echo "m$i 127.0.0.1:$(cport $i) healthy"; up=$((up + 1)); else echo "m$i 127.0.0.1:$(cport $i) down"; fi
 		i=$((i + 1))
 	done
+	i=1
+	while [ -f "$STATE/w$i.pid" ]; do
+		if [ -f "$STATE/run/w$i/done" ]; then st=finished
+		elif kill -0 "$(cat "$STATE/w$i.pid")" 2>/dev/null; then st=running
+		else st="exited ($(tail -n 1 "$STATE/w$i.log" 2>/dev/null))"; fi
+		echo "worker w$i: $st"
+		i=$((i + 1))
+	done
+	if [ -f "$STATE/ledger" ] && [ "$up" -gt $((N / 2)) ] && command -v etcdctl >/dev/null 2>&1; then
+		pre=$(sed 's#^etcds://[^/]*/##' "$STATE/ledger")
+		for kind in claim done; do
+			for stage in tile infer store; do
+				# shellcheck disable=SC2046
+				n=$(ETCDCTL_API=3 etcdctl --endpoints "$(endpoints)" --cacert "$STATE/tls/ca.pem" --cert "$STATE/tls/client.pem" --key "$STATE/tls/client-key.pem" \
+					get --prefix --keys-only "$pre/$kind/$stage/" 2>/dev/null | grep -c . || true)
+				printf 'ledger %s %s: %s\n' "$kind" "$stage" "$n"
+			done
+		done
+	fi
 	audit ok "etcd: $up of $N members healthy"
 	[ "$up" -gt $((N / 2)) ] || return 1
 }
 local_consensus_destroy() {
+	for p in "$STATE"/w*.pid; do
+		[ -f "$p" ] || continue
+		kill -9 "-$(cat "$p")" 2>/dev/null || kill -9 "$(cat "$p")" 2>/dev/null || true
+		rm -f "$p"
+	done
 	for p in "$STATE"/m*.pid; do
 		[ -f "$p" ] || continue
 		pid=$(cat "$p")
@@ -101,8 +184,8 @@ local_consensus_destroy() {
 		kill -9 "$pid" 2>/dev/null || true
 		rm -f "$p"
 	done
-	rm -rf "$ETCD_DATA/mem-deploy-$NAME"
-	echo "$PROG: etcd members stopped, data removed"
+	rm -rf "$ETCD_DATA/mem-deploy-$NAME" "$STATE/tls"
+	echo "$PROG: workers and etcd members stopped, data and certificates removed"
 	audit ok "etcd stopped"
 }
 

@@ -12,10 +12,12 @@
 #include <gdal.h>
 #include <curl/curl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -59,6 +61,10 @@ mem_cli_init(struct mem_cli *c, const char *prog, int argc, char **argv)
 	c->prog = prog;
 	c->workdir = w && *w ? w : "mem-work";
 	c->shard_items = 1;
+	c->ledger_opts.url = getenv("MEM_LEDGER") && *getenv("MEM_LEDGER") ? getenv("MEM_LEDGER") : NULL;
+	c->ledger_opts.cacert = getenv("MEM_LEDGER_CACERT");
+	c->ledger_opts.cert = getenv("MEM_LEDGER_CERT");
+	c->ledger_opts.key = getenv("MEM_LEDGER_KEY");
 	mem_runrec_init(&c->run, prog, argc, argv);
 	cmdline = c->run.argv;
 	/* items flow to the next stage as soon as they are written */
@@ -104,6 +110,49 @@ tick(struct mem_cli *c)
 	write_run(c, -1);
 }
 
+/* The ledger at exit: the leader publishes its plan (when all went well), the lease goes. */
+static void
+ledger_end(struct mem_cli *c, int *status)
+{
+	struct mem_err err;
+
+	if (c->ledger == NULL) {
+		json_decref(c->pending);
+		json_decref(c->plan);
+		c->pending = c->plan = NULL;
+		return;
+	}
+	mem_err_clear(&err);
+	if (c->plan_leader && *status == MEM_OK) {
+		size_t i, n = 0;
+		json_t *v;
+		char *text = NULL;
+
+		json_array_foreach(c->plan, i, v) {
+			size_t k = json_string_length(v);
+
+			text = mem_xrealloc(text, n + k + 2);
+			memcpy(text + n, json_string_value(v), k);
+			n += k;
+			text[n++] = '\n';
+		}
+		if (mem_ledger_publish(c->ledger, text ? text : "", n, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", c->prog, err.msg);
+			record(c, MEM_ETEMP);
+			*status = c->worst;
+		}
+		free(text);
+	}
+	if (!c->quiet && !c->plan_leader && (c->ledger_won || c->ledger_others || c->ledger_lost))
+		fprintf(stderr, "%s: ledger: %ld items done here, %ld by other workers, %ld claims lost\n",
+		    c->prog, c->ledger_won, c->ledger_others, c->ledger_lost);
+	mem_ledger_close(c->ledger);
+	c->ledger = NULL;
+	json_decref(c->pending);
+	json_decref(c->plan);
+	c->pending = c->plan = NULL;
+}
+
 /* Ends the run record with status; returns the status to exit with. */
 static int
 finish(struct mem_cli *c, int status)
@@ -111,6 +160,7 @@ finish(struct mem_cli *c, int status)
 	if (c->finished)
 		return status;
 	c->finished = 1;
+	ledger_end(c, &status);
 	if (write_run(c, status) < 0 && status == MEM_OK)
 		status = MEM_EITEM;
 	mem_runrec_release(&c->run);
@@ -205,6 +255,30 @@ mem_cli_common_option(struct mem_cli *c, int opt, const char *arg)
 			mem_cli_usage_error(c, "%s", err.msg);
 		return 1;
 	}
+	case OPT_LEDGER: {
+		struct mem_err err;
+
+		if (mem_ledger_parse(arg, &err) < 0)
+			mem_cli_usage_error(c, "%s", err.msg);
+		c->ledger_opts.url = arg;
+		return 1;
+	}
+	case OPT_LEDGER_CACERT:
+	case OPT_LEDGER_CERT:
+	case OPT_LEDGER_KEY:
+		if (access(arg, R_OK) < 0)
+			mem_cli_usage_error(c, "cannot read --%s '%s': %s", opt == OPT_LEDGER_CACERT ?
+			    "ledger-cacert" : opt == OPT_LEDGER_CERT ? "ledger-cert" : "ledger-key", arg,
+			    strerror(errno));
+		*(opt == OPT_LEDGER_CACERT ? &c->ledger_opts.cacert : opt == OPT_LEDGER_CERT ?
+		    &c->ledger_opts.cert : &c->ledger_opts.key) = arg;
+		return 1;
+	case OPT_LEDGER_TTL:
+		c->ledger_opts.ttl = (int)mem_cli_number(c, "--ledger-ttl", arg, 1, 3600);
+		return 1;
+	case OPT_LEDGER_TIMEOUT:
+		c->ledger_opts.deadline = (double)mem_cli_number(c, "--ledger-timeout", arg, 1, 86400);
+		return 1;
 	case OPT_METRICS:
 	case OPT_SUMMARY: {
 		/* find out now, not after hours of work, that the file cannot be written */
@@ -312,13 +386,40 @@ mem_cli_take(struct mem_cli *c, const json_t *item)
 	return 1;
 }
 
+/* Offers again the items other workers held, until each is done (by them, or here after their lease). */
+static int
+each_pending(struct mem_cli *c, mem_cli_item_fn fn, void *ctx)
+{
+	while (c->pending && json_array_size(c->pending) > 0) {
+		json_t *p = c->pending, *item;
+		double s = c->ledger ? mem_ledger_ttl(c->ledger) / 4.0 : 0.5;
+		struct timespec ts;
+		size_t i;
+
+		if (s > 1)
+			s = 1;
+		ts.tv_sec = (time_t)s;
+		ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+		c->pending = json_array();
+		json_array_foreach(p, i, item) {
+			if (fn(c, item, ctx) < 0) {
+				json_decref(p);
+				return -1;
+			}
+		}
+		json_decref(p);
+	}
+	return 0;
+}
+
 int
 mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, void *ctx)
 {
 	int i;
 
 	if (argc == 0)
-		return each_in(c, stdin, "<stdin>", fn, ctx);
+		return each_in(c, stdin, "<stdin>", fn, ctx) < 0 ? -1 : each_pending(c, fn, ctx);
 	for (i = 0; i < argc; i++) {
 		FILE *fp;
 		int rc;
@@ -339,7 +440,7 @@ mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, 
 		if (rc < 0)
 			return -1;
 	}
-	return 0;
+	return each_pending(c, fn, ctx);
 }
 
 void
@@ -354,7 +455,160 @@ mem_cli_emit(struct mem_cli *c, const json_t *item)
 		exit(finish(c, MEM_EITEM));
 	}
 	mem_runrec_output(&c->run, item);
+	if (c->plan_leader) {
+		char *line = json_dumps(item, JSON_COMPACT);
+
+		json_array_append_new(c->plan, json_string(line ? line : "{}"));
+		free(line);
+	}
 	tick(c);
+}
+
+/* ---- the work ledger ---------------------------------------------------------- */
+
+static pthread_mutex_t ledger_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens the ledger on first use (any thread); -1 with err when it cannot be. */
+static int
+ledger_get(struct mem_cli *c, struct mem_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&ledger_mu);
+	if (c->ledger == NULL && !c->ledger_failed) {
+		c->ledger = mem_ledger_open(&c->ledger_opts, err);
+		c->ledger_failed = c->ledger == NULL;
+		rc = c->ledger ? 0 : -1;
+	} else if (c->ledger == NULL) {
+		rc = mem_err_set(err, MEM_ETEMP, "ledger '%s': unreachable", c->ledger_opts.url);
+	}
+	pthread_mutex_unlock(&ledger_mu);
+	return rc;
+}
+
+static char *
+ledger_key(const struct mem_cli *c, const char *key)
+{
+	return mem_xasprintf("%s/%s", strncmp(c->prog, "mem-", 4) == 0 ? c->prog + 4 : c->prog, key);
+}
+
+int
+mem_cli_claim(struct mem_cli *c, const char *key, const json_t *item, struct mem_err *err)
+{
+	char *k;
+	int st;
+
+	if (c->ledger_opts.url == NULL)
+		return MEM_LEDGER_WON;
+	if (ledger_get(c, err) < 0)
+		return -1;
+	k = ledger_key(c, key);
+	st = mem_ledger_claim(c->ledger, k, err);
+	free(k);
+	pthread_mutex_lock(&ledger_mu);
+	if (st == MEM_LEDGER_TAKEN && item) {
+		if (c->pending == NULL)
+			c->pending = json_array();
+		json_array_append(c->pending, (json_t *)item);
+	}
+	if (st == MEM_LEDGER_DONE)
+		c->ledger_others++;
+	pthread_mutex_unlock(&ledger_mu);
+	return st;
+}
+
+int
+mem_cli_done(struct mem_cli *c, const char *key, struct mem_err *err)
+{
+	char *k;
+	int rc;
+
+	if (c->ledger_opts.url == NULL)
+		return 0;
+	if (ledger_get(c, err) < 0)
+		return -1;
+	k = ledger_key(c, key);
+	rc = mem_ledger_done(c->ledger, k, err);
+	free(k);
+	pthread_mutex_lock(&ledger_mu);
+	if (rc == 0)
+		c->ledger_won++;
+	else if (err->status == MEM_EITEM)
+		c->ledger_lost++;
+	pthread_mutex_unlock(&ledger_mu);
+	if (rc < 0 && err->status == MEM_EITEM) {
+		/* another worker makes it again; what we wrote is the same and whole */
+		mem_cli_warn(c, "%s", err->msg);
+		return 0;
+	}
+	return rc;
+}
+
+int
+mem_cli_lead(struct mem_cli *c)
+{
+	struct mem_err err;
+	int announced = 0;
+
+	if (c->ledger_opts.url == NULL)
+		return 1;
+	mem_err_clear(&err);
+	if (ledger_get(c, &err) < 0)
+		goto fail;
+	for (;;) {
+		char *plan = NULL;
+		size_t len = 0;
+		int leader = 0, rc;
+
+		mem_err_clear(&err);
+		rc = mem_ledger_plan(c->ledger, &plan, &len, &leader, &err);
+		if (rc < 0)
+			goto fail;
+		if (rc == 1) {
+			/* the plan: the leader's items, one a line */
+			char *line = plan, *nl;
+
+			for (; line < plan + len; line = nl + 1) {
+				json_t *item;
+
+				nl = memchr(line, '\n', (size_t)(plan + len - line));
+				if (nl == NULL)
+					nl = plan + len;
+				if (nl == line)
+					continue;
+				if ((item = json_loadb(line, (size_t)(nl - line), 0, NULL)) != NULL) {
+					mem_runrec_input(&c->run, item);
+					mem_cli_emit(c, item);
+					json_decref(item);
+				}
+			}
+			free(plan);
+			return 0;
+		}
+		if (!leader) {
+			mem_err_clear(&err);
+			rc = mem_ledger_lead(c->ledger, &err);
+			if (rc < 0)
+				goto fail;
+			if (rc == 1) {
+				c->plan_leader = 1;
+				c->plan = json_array();
+				return 1;
+			}
+		}
+		if (!announced && !c->quiet)
+			fprintf(stderr, "%s: ledger: another worker plans; waiting for its plan\n", c->prog);
+		announced = 1;
+		{
+			struct timespec ts = { 0, 300000000L };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+fail:
+	fprintf(stderr, "%s: %s\n", c->prog, err.msg);
+	record(c, err.status == MEM_OK ? MEM_ETEMP : (int)err.status);
+	return 0;
 }
 
 int

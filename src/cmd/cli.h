@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <jansson.h>
 
+#include "ledger.h"
 #include "memories.h"
 #include "runrec.h"
 #include "shard.h"
@@ -20,7 +21,8 @@ enum {
 	OPT_API, OPT_SOURCE, OPT_AOI, OPT_LIMIT, OPT_SORTBY, OPT_QUERY, OPT_FILTER, OPT_GET, OPT_SIGN, OPT_WHOLE,
 	OPT_VECTOR, OPT_LAYERS, OPT_T_SRS, OPT_PER_HOST, OPT_OVERPASS, OPT_OVERPASS_URL,
 	OPT_SHARD, OPT_LIST_CELLS, OPT_COMPOSITE, OPT_MEM, OPT_METRICS, OPT_SUMMARY, OPT_PLAN,
-	OPT_PLAN_PER_TASK
+	OPT_PLAN_PER_TASK, OPT_LEDGER, OPT_LEDGER_CACERT, OPT_LEDGER_CERT, OPT_LEDGER_KEY, OPT_LEDGER_TTL,
+	OPT_LEDGER_TIMEOUT
 };
 
 /* The long options every program that reads items has; end a longopts table with it. */
@@ -28,6 +30,12 @@ enum {
 	{ "shard", required_argument, NULL, OPT_SHARD }, \
 	{ "metrics", required_argument, NULL, OPT_METRICS }, \
 	{ "summary", required_argument, NULL, OPT_SUMMARY }, \
+	{ "ledger", required_argument, NULL, OPT_LEDGER }, \
+	{ "ledger-cacert", required_argument, NULL, OPT_LEDGER_CACERT }, \
+	{ "ledger-cert", required_argument, NULL, OPT_LEDGER_CERT }, \
+	{ "ledger-key", required_argument, NULL, OPT_LEDGER_KEY }, \
+	{ "ledger-ttl", required_argument, NULL, OPT_LEDGER_TTL }, \
+	{ "ledger-timeout", required_argument, NULL, OPT_LEDGER_TIMEOUT }, \
 	{ "workdir", required_argument, NULL, OPT_WORKDIR }, \
 	{ "jobs", required_argument, NULL, 'j' }, \
 	{ "strict", no_argument, NULL, OPT_STRICT }, \
@@ -46,6 +54,18 @@ enum {
 "      --metrics FILE      write Prometheus text metrics to FILE (atomically,\n" \
 "                          every 10 s and at exit)\n" \
 "      --summary FILE      write a JSON run summary to FILE at exit\n" \
+"      --ledger URL        etcd://H:P[,H:P...]/PREFIX (etcds:// for TLS): claim\n" \
+"                          each item in this etcd work ledger before working on\n" \
+"                          it, mark it done once its output is durable; items\n" \
+"                          of other live workers are waited for (also\n" \
+"                          $MEM_LEDGER)\n" \
+"      --ledger-cacert FILE, --ledger-cert FILE, --ledger-key FILE\n" \
+"                          etcds:// CA, client certificate and key (also\n" \
+"                          $MEM_LEDGER_CACERT, _CERT, _KEY)\n" \
+"      --ledger-ttl S      lease seconds: a dead worker's items are taken over\n" \
+"                          this long after (default 10)\n" \
+"      --ledger-timeout S  give up (exit 75) when no etcd member answers for S\n" \
+"                          seconds (default 60)\n" \
 "      --workdir DIR       work directory (default $MEM_WORKDIR or ./mem-work)\n" \
 "  -j, --jobs N            threads (default: all CPUs)\n" \
 "      --strict            a malformed input line is fatal (exit 2)\n" \
@@ -71,6 +91,13 @@ struct mem_cli {
 	struct mem_runrec run;	/* counts, times and input ids for those two */
 	double metrics_at;	/* when the metrics were last written (run seconds) */
 	int metrics_warned, finished;
+	struct mem_ledger_opts ledger_opts;	/* --ledger URL (NULL: none) and its settings */
+	struct mem_ledger *ledger;	/* opened by the first claim */
+	int ledger_failed;		/* it could not be opened: claims fail at once */
+	json_t *pending;		/* items claimed by other live workers, to offer again */
+	long ledger_won, ledger_others, ledger_lost; /* items done here, by others; claims lost */
+	int plan_leader;		/* mem_cli_lead: this process plans; its items are the plan */
+	json_t *plan;			/* the plan's lines (strings) */
 };
 
 /* Starts the run record too: argv is the command line it keeps. */
@@ -94,6 +121,24 @@ long mem_cli_number(struct mem_cli *c, const char *opt, const char *arg, long lo
 /* Parses a comma list into a new NULL-terminated vector (appended to v). */
 char **mem_cli_list(char **v, const char *arg);
 void mem_cli_list_free(char **v);
+
+/*
+ * The work ledger (--ledger).  mem_cli_claim claims "TOOL/key" (TOOL being
+ * the program's name without "mem-"): MEM_LEDGER_WON (always, without a
+ * ledger), _DONE or _TAKEN; for _TAKEN a reference to item (when not
+ * NULL) is kept, and mem_cli_each_item offers it again, after the input
+ * ends, until it is done.  -1 with err (MEM_ETEMP: no member answered
+ * before --ledger-timeout).  Safe to call from several threads.
+ */
+int mem_cli_claim(struct mem_cli *c, const char *key, const json_t *item, struct mem_err *err);
+/* Marks "TOOL/key" done (call it once the outputs are durable); a lost claim is a warning. */
+int mem_cli_done(struct mem_cli *c, const char *key, struct mem_err *err);
+/*
+ * The planning step under the ledger's election: returns 1 when this
+ * process is to do it (no ledger, or it leads: its emitted items become
+ * the plan at exit), 0 when another did and its items were emitted here.
+ */
+int mem_cli_lead(struct mem_cli *c);
 
 /* Called with each item read; returns 0, or -1 to stop reading. */
 typedef int (*mem_cli_item_fn)(struct mem_cli *c, json_t *item, void *ctx);

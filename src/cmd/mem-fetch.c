@@ -467,6 +467,9 @@ main(int argc, char **argv)
 		if (r.o.http.cafile)
 			CPLSetConfigOption("CURL_CA_BUNDLE", r.o.http.cafile);
 	}
+	/* --ledger: one worker (the election's leader) fetches, the others emit its items */
+	if (!mem_cli_lead(&cli))
+		goto out;
 	if (aoi) {
 		double ab[4];
 
@@ -544,6 +547,7 @@ main(int argc, char **argv)
 		fputc('\n', stderr);
 	if (r.plan)
 		print_plan(&r);
+out:
 	if (stats.windows > 0 && r.tty)
 		fprintf(stderr, "mem-fetch: read %.1f MB for %d windows of assets of %.1f MB (%.1f %%)\n",
 		    stats.fetched / 1e6, stats.windows, stats.full / 1e6,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "files.h"
 #include "http.h"
 #include "infer.h"
 #include "item.h"
@@ -147,8 +148,16 @@ run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *it
 {
 	struct mem_err err;
 	json_t *out;
+	int st;
 
 	mem_err_clear(&err);
+	/* --ledger: the input item is the unit (pairs and run-wide llm are refused with it) */
+	if ((st = before ? MEM_LEDGER_WON : mem_cli_claim(c, mem_item_id(item), item, &err)) < 0) {
+		mem_cli_error(c, &err);
+		return -1;
+	}
+	if (st == MEM_LEDGER_TAKEN)
+		return 0;
 	out = mem_infer_pair(before, item, &r->o, &err);
 	llm_report(c, r);
 	if (out == NULL) {
@@ -163,6 +172,13 @@ run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *it
 	}
 	mem_cli_emit(c, out);
 	json_decref(out);
+	if (c->ledger_opts.url && st == MEM_LEDGER_WON && !before) {
+		mem_sync_fs(c->workdir, NULL);
+		if (mem_cli_done(c, mem_item_id(item), &err) < 0) {
+			mem_cli_error(c, &err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -357,6 +373,8 @@ main(int argc, char **argv)
 		    "and --bands go with --train");
 	if (mem_chain_parse(&chain, run.o.stages, &err) < 0)
 		mem_cli_usage_error(&cli, "%s", err.msg);
+	if (cli.ledger_opts.url && (chain.pairs || (chain.llm >= 0 && chain.st[chain.llm].scope_run)))
+		mem_cli_usage_error(&cli, "--ledger does not go with stages over pairs or the whole run");
 	run.o.chain = &chain;
 	run.o.workdir = cli.workdir;
 	run.o.threads = cli.jobs;

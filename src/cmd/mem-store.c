@@ -125,7 +125,7 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	struct run *r = ctx;
 	struct mem_err err;
 	json_t *out;
-	int skipped;
+	int skipped, won;
 
 	mem_err_clear(&err);
 	if (r->cube && mem_cube_add(r->cube, item, &err) < 0) {
@@ -143,6 +143,14 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 		}
 		return 0;
 	}
+	/* --ledger: the item is the unit (--cube and --mosaic are refused with it) */
+	if ((skipped = mem_cli_claim(c, mem_item_id(item), item, &err)) < 0) {
+		mem_cli_error(c, &err);
+		return -1;
+	}
+	if (skipped == MEM_LEDGER_TAKEN)
+		return 0;
+	won = skipped == MEM_LEDGER_WON;
 	out = mem_store_item(item, &r->store, &skipped, &err);
 	if (out == NULL) {
 		mem_cli_error(c, &err);
@@ -151,6 +159,13 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	}
 	emit_stored(c, r, out);
 	json_decref(out);
+	if (c->ledger_opts.url && won) {
+		mem_sync_fs(r->store.outdir, NULL);
+		if (mem_cli_done(c, mem_item_id(item), &err) < 0) {
+			mem_cli_error(c, &err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -420,6 +435,8 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "--append needs --cube FILE");
 	if (mosaic && o->outdir == NULL)
 		mem_cli_usage_error(&cli, "--mosaic needs -o DIR");
+	if (cli.ledger_opts.url && (mosaic || co.path))
+		mem_cli_usage_error(&cli, "--ledger does not go with --mosaic or --cube");
 	if (mosaic)
 		run.mosaic = mem_mosaic_new();
 	if (endpoint && !mem_objstore_is_url(o->outdir))

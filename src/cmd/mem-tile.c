@@ -93,6 +93,23 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	return 0;
 }
 
+static int
+claim(void *ctx, const char *id, struct mem_err *err)
+{
+	return mem_cli_claim(ctx, id, NULL, err);
+}
+
+static int
+done(void *ctx, const char *id, struct mem_err *err)
+{
+	struct mem_cli *c = ctx;
+
+	if (mem_cli_done(c, id, err) == 0)
+		return 0;
+	mem_cli_error(c, err);
+	return -1;
+}
+
 /* A size in bytes: a number with an optional K, M, G or T (powers of 1024). */
 static double
 parse_size(const char *s)
@@ -225,6 +242,11 @@ main(int argc, char **argv)
 		return mem_cli_exit(&cli);
 	}
 	mem_raster_set_threads(1);	/* the cells are the parallelism */
+	if (cli.ledger_opts.url) {
+		o.claim = claim;
+		o.done = done;
+		o.ledger_ctx = &cli;
+	}
 	t = mem_tiler_new(&o, emit, fail, &cli);
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, t);
 	mem_err_clear(&err);

@@ -429,7 +429,8 @@ subdirs(const char *dir, char ***out)
 		free(p);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_str);
+	if (n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(names, n, sizeof *names, cmp_str);
 	*out = names;
 	return n;
 }

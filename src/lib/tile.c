@@ -31,6 +31,7 @@
 
 #include "files.h"
 #include "item.h"
+#include "ledger.h"
 #include "raster.h"
 #include "shard.h"
 #include "tile.h"
@@ -457,6 +458,8 @@ struct worker {
 	double *vals;
 	double **scl, **red, **nir, **b;	/* per scene: its strip of a slot, or NULL */
 	size_t cap;		/* pixels the strip buffers hold */
+	char *claimed;		/* --ledger: the id of the cell just claimed */
+	int taken;		/* --ledger: the cell just tried is another worker's */
 };
 
 static void
@@ -768,17 +771,51 @@ load_item(const char *dir)
 }
 
 /*
- * The work directory of a cell, named by its id (derived from stem and
- * params, which are consumed): 1 with *tile loaded when the cell is already
- * finished there, 0 when the directory is ready for new work, -1 on error.
+ * --ledger: claims the cell id before it is made; 1 when it is not ours to
+ * make (*tile then the item of a cell done by another, or NULL; *rc -1 on
+ * a ledger failure), 0 to go on making it.
  */
 static int
-open_cell(const struct group *gr, const char *stem, json_t *params, char **id, char **dir,
+ledger_gate(struct worker *wk, const char *id, const char *dir, json_t **tile, int *rc,
+    struct mem_err *err)
+{
+	const struct mem_tile_opts *o = &wk->gr->t->o;
+	int st;
+
+	free(wk->claimed);
+	wk->claimed = NULL;
+	wk->taken = 0;
+	if (o->claim == NULL)
+		return 0;
+	if ((st = o->claim(o->ledger_ctx, id, err)) == MEM_LEDGER_WON) {
+		wk->claimed = mem_xstrdup(id);
+		return 0;
+	}
+	*rc = st < 0 ? -1 : 0;
+	wk->taken = st == MEM_LEDGER_TAKEN;
+	if (st == MEM_LEDGER_DONE)
+		*tile = load_item(dir);
+	return 1;
+}
+
+/*
+ * The work directory of a cell, named by its id (derived from stem and
+ * params, which are consumed): 1 with *tile loaded when the cell is already
+ * finished there (or, with --ledger, not ours to make), 0 when the
+ * directory is ready for new work, -1 on error.
+ */
+static int
+open_cell(struct worker *wk, const char *stem, json_t *params, char **id, char **dir,
     json_t **tile, struct mem_err *err)
 {
+	const struct group *gr = wk->gr;
+	int lrc = 0;
+
 	*id = mem_item_derive_id(stem, "mem-tile", params);
 	json_decref(params);
 	*dir = mem_xasprintf("%s/tiles/%s", gr->t->o.workdir, *id);
+	if (ledger_gate(wk, *id, *dir, tile, &lrc, err))
+		return lrc < 0 ? -1 : 1;
 	if ((*tile = load_item(*dir)) != NULL)
 		return 1;
 	return mem_workdir(*dir, err) < 0 ? -1 : 0;
@@ -1036,7 +1073,7 @@ make_cell(struct worker *wk, long x, long y, json_t **tile, struct mem_err *err)
 	}
 	if (o->composite_set)
 		json_object_set_new(params, "composite", json_string(stem + strlen(cell) + 1));
-	if ((r = open_cell(gr, stem, params, &id, &dir, tile, err)) != 0) {
+	if ((r = open_cell(wk, stem, params, &id, &dir, tile, err)) != 0) {
 		if (r > 0)
 			rc = 0;
 		goto out;
@@ -1281,7 +1318,7 @@ make_parent(struct worker *wk, const struct mem_grid *fine, json_t *below, long 
 	params = json_object();
 	json_object_set_new(params, "cell", json_string(cell));
 	json_object_set_new(params, "from", ids);
-	if ((r = open_cell(gr, stem, params, &id, &dir, tile, err)) != 0) {
+	if ((r = open_cell(wk, stem, params, &id, &dir, tile, err)) != 0) {
 		if (r > 0)
 			rc = 0;
 		goto out;
@@ -1440,6 +1477,8 @@ struct job {
 	json_t *item;
 	struct mem_err err;
 	int done, failed;
+	char *claimed;		/* --ledger: made here, to be marked done */
+	int taken;		/* --ledger: another worker's, to try again */
 };
 
 static int
@@ -1477,6 +1516,11 @@ run_level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fin
 			mem_err_clear(&j->err);
 			rc = halt ? 0 : fine ? make_parent(&wk, fine, below, j->x, j->y, &j->item, &j->err) :
 			    make_cell(&wk, j->x, j->y, &j->item, &j->err);
+			j->taken = !halt && wk.taken;
+			j->claimed = !halt && rc == 0 ? wk.claimed : NULL;
+			if (j->claimed == NULL)
+				free(wk.claimed);
+			wk.claimed = NULL;
 			#pragma omp critical(mem_tile_emit)
 			{
 				j->done = 1;
@@ -1499,6 +1543,52 @@ run_level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fin
 		worker_free(&wk);
 	}
 	return stop ? -1 : 0;
+}
+
+/*
+ * run_level, and with --ledger: the level's files synced, its cells marked
+ * done, then the cells other workers held tried again until none is left
+ * (they finish them, or their lease ends and they are ours).
+ */
+static int
+level(struct group *gr, struct job *jobs, long n, const struct mem_grid *fine, json_t *below,
+    json_t *made)
+{
+	const struct mem_tile_opts *o = &gr->t->o;
+	int rc = run_level(gr, jobs, n, fine, below, made);
+
+	while (o->claim) {
+		long m = 0;
+
+		if (rc == 0)
+			mem_sync_fs(o->workdir, NULL);
+		for (long i = 0; i < n; i++) {
+			struct mem_err err;
+
+			mem_err_clear(&err);
+			if (jobs[i].claimed && rc == 0 && o->done(o->ledger_ctx, jobs[i].claimed, &err) < 0)
+				rc = -1;
+			free(jobs[i].claimed);
+			jobs[i].claimed = NULL;
+		}
+		for (long i = 0; i < n; i++)
+			if (jobs[i].taken) {
+				jobs[m] = jobs[i];
+				jobs[m].item = NULL;
+				jobs[m].done = jobs[m].failed = jobs[m].taken = 0;
+				m++;
+			}
+		if (rc < 0 || m == 0)
+			break;
+		n = m;
+		{
+			struct timespec ts = { 0, 500000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		rc = run_level(gr, jobs, n, fine, below, made);
+	}
+	return rc;
 }
 
 /* ---- groups -------------------------------------------------------------------- */
@@ -1618,7 +1708,7 @@ make_group(struct mem_tiler *t, json_t *grp, struct mem_err *err)
 		goto out;
 	}
 	made = json_object();
-	rc = run_level(&gr, jobs, n, NULL, NULL, made);
+	rc = level(&gr, jobs, n, NULL, NULL, made);
 	for (int z = g.zmax - 1; z >= g.zmin && rc == 0; z--) {
 		struct mem_grid fine = gr.g;
 		const char *cell;
@@ -1658,7 +1748,7 @@ make_group(struct mem_tiler *t, json_t *grp, struct mem_err *err)
 		}
 		json_decref(seen);
 		qsort(jobs, (size_t)n, sizeof *jobs, cmp_job);
-		rc = run_level(&gr, jobs, n, &fine, below, made);
+		rc = level(&gr, jobs, n, &fine, below, made);
 	}
 	json_decref(made);
 	/*

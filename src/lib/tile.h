@@ -42,6 +42,15 @@ struct mem_tile_opts {
 	int jobs;		/* cells made at once (0: one per CPU) */
 	double mem;		/* memory budget in bytes (0: no budget) */
 	double cache;		/* GDAL's block cache, set from mem */
+	/*
+	 * --ledger: claim a cell by its tile id before making it (returns
+	 * MEM_LEDGER_WON, _DONE, _TAKEN, or -1), mark it done once its files
+	 * are synced (0 or -1); NULL: no ledger.  Cells of other workers are
+	 * waited for, level by level.
+	 */
+	int (*claim)(void *ctx, const char *id, struct mem_err *err);
+	int (*done)(void *ctx, const char *id, struct mem_err *err);
+	void *ledger_ctx;
 };
 
 /* Parses METHOD[:PERIOD] of --composite into o. */

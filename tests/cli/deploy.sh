@@ -143,8 +143,10 @@ else
 	deploy consensus/local --config etcd.yaml --state-dir st status > status.out 2>&1 || true
 	if [ "$(grep -c healthy status.out)" = 3 ]; then ok "local consensus: status shows 3 healthy members"; else not_ok "local consensus: status"; sed 's/^/# /' status.out; fi
 	if command -v etcdctl >/dev/null 2>&1; then
-		if etcdctl --endpoints 127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379 put mem-deploy-test yes > /dev/null 2>&1 &&
-			[ "$(etcdctl --endpoints 127.0.0.1:32379 get --print-value-only mem-deploy-test 2>/dev/null)" = yes ]; then
+		tls="--cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem"
+		# shellcheck disable=SC2086
+		if etcdctl $tls --endpoints 127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379 put mem-deploy-test yes > /dev/null 2>&1 &&
+			[ "$(etcdctl $tls --endpoints 127.0.0.1:32379 get --print-value-only mem-deploy-test 2>/dev/null)" = yes ]; then
 			ok "local consensus: a put on the cluster reads back from another member"
 		else
 			not_ok "local consensus: put/get"

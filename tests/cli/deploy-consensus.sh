@@ -1,0 +1,193 @@
+#!/bin/sh
+# deployments/consensus/local for real: 3 etcd members with TLS and
+# client-certificate auth on 127.0.0.1:51379, 52379, 53379 (peers 51380...;
+# data on /dev/shm) and 3 workers on a recipe over mem-demo's scene.  One
+# member killed mid-run: the work goes on; then a second run with two
+# members stopped mid-run: the workers wait, and finish when one member is
+# back; both runs' outputs equal the standalone run's.  TLS: clients
+# without the client certificate are refused (curl, etcdctl, the tools).
+. "$MEM_SRCDIR/tests/lib.sh"
+
+for t in etcd etcdctl openssl curl; do
+	command -v $t >/dev/null 2>&1 || skip_all "$t not installed (scripts/install-deps.sh --test)"
+done
+for p in 51379 51380 52379 52380 53379 53380; do
+	if curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:$p/" >/dev/null 2>&1 ||
+		curl -s -k -m 1 --noproxy 127.0.0.1 "https://127.0.0.1:$p/" >/dev/null 2>&1; then
+		skip_all "127.0.0.1:$p is taken"
+	fi
+done
+PROBE=${MEM_BUILDDIR:-$MEM_BIN/../..}/tests/ledger-probe
+
+MEM_DEPLOY_ETCD_PORT_PREFIX=5 MEM_DEPLOY_ETCD_PORT_SUFFIX=379
+MEM_DEPLOY_WORKER_OPTIONS="--ledger-ttl 2"
+MEM_DEPLOY_AUDIT_LOG=$T/audit.jsonl
+export MEM_DEPLOY_ETCD_PORT_PREFIX MEM_DEPLOY_ETCD_PORT_SUFFIX MEM_DEPLOY_WORKER_OPTIONS MEM_DEPLOY_AUDIT_LOG
+DEPLOY=$MEM_SRCDIR/deployments/consensus/local/deploy.sh
+WORKER=$MEM_SRCDIR/deployments/lib/consensus-worker.sh
+NAME=memcons-$$
+cleanup() {
+	sh "$DEPLOY" --config "$T/c.yaml" --state-dir "$T/st" destroy >/dev/null 2>&1 || true
+	for p in "$T"/*.pid; do [ -f "$p" ] && { kill -9 "-$(cat "$p")" 2>/dev/null || kill -9 "$(cat "$p")" 2>/dev/null || true; }; done
+	rm -rf "/dev/shm/mem-deploy-$NAME" "$T"
+}
+trap cleanup EXIT INT TERM
+
+plan 14
+mem-demo -o demo > /dev/null
+cat > small.yaml <<EOF
+version: 1
+name: small
+source:
+  catalog: demo/catalog.json
+dates: 2024-07-01/2024-07-31
+area:
+  bbox: [9.78, 46.05, 9.83, 46.08]
+assets: [red, nir, scl]
+grid: webmercator:14
+stages:
+  - cloudmask
+  - ndvi:mask=cloudmask
+outputs:
+  dir: out
+  title: NDVI
+EOF
+cat > c.yaml <<EOF
+deployment:
+  type: consensus
+  provider: local
+  name: $NAME
+consensus:
+  min_nodes: 3
+  max_nodes: 3
+  quorum_size: 2
+recipe: small.yaml
+EOF
+mem-run -q --run-dir std small.yaml
+mv out out-std
+NT=$(wc -l < std/tiles.ndjson)
+(cd out-std && find . -type f | sort) > std.files
+same_out() {
+	(cd "$1" && find . -type f | sort) > got.files
+	cmp -s std.files got.files || { diff std.files got.files | head -5 | sed 's/^/# /'; return 1; }
+	while read -r f; do cmp -s "out-std/$f" "$1/$f" || { echo "# differs: $f"; return 1; }; done < std.files
+}
+EPS=127.0.0.1:51379,127.0.0.1:52379,127.0.0.1:53379
+TLS="--cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem"
+# shellcheck disable=SC2086
+ctl() { etcdctl --endpoints $EPS $TLS --dial-timeout 2s --command-timeout 3s "$@"; }
+# wait_claims PREFIX: until a claim exists under PREFIX (10 s at most)
+wait_claims() {
+	n=0
+	until [ "$(ctl get --prefix --keys-only "$1/claim/" 2>/dev/null | grep -c .)" -gt 0 ]; do
+		n=$((n + 1)); [ $n -lt 200 ] || return 1; sleep 0.05
+	done
+}
+# wait_workers: until every worker of st/ finished or exited (120 s at most)
+wait_workers() {
+	n=0
+	while sh "$DEPLOY" --config c.yaml --state-dir st status 2>/dev/null | grep -q 'worker w.: running'; do
+		n=$((n + 1)); [ $n -lt 600 ] || return 1; sleep 0.2
+	done
+}
+
+# --- up: etcd with TLS, 3 workers; one member killed mid-run ----------------------------
+if sh "$DEPLOY" --config c.yaml --state-dir st up > up.out 2>&1; then
+	ok "up: 3 members (TLS) and 3 workers"
+else
+	not_ok "up"; sed 's/^/# /' up.out; exit 0
+fi
+PRE=$(sed 's#^etcds://[^/]*/##' st/ledger)
+wait_claims "$PRE" || diag "no claim seen before the member was killed"
+m3=$(cat st/m3.pid)
+kill -9 "$m3"
+wait_workers
+sh "$DEPLOY" --config c.yaml --state-dir st status > status.out 2>&1 || true
+[ "$(grep -c 'worker w.: finished' status.out)" -eq 3 ] && grep -q 'm3 .* down' status.out &&
+	ok "member m3 killed mid-run: the 3 workers finish" || { not_ok "member killed: workers"; sed 's/^/# /' status.out; tail -n 3 st/w*.log | sed 's/^/# /'; }
+[ "$(grep -c "ledger done [a-z]*: $NT\$" status.out)" -eq 3 ] && grep -q 'ledger claim store: 0' status.out &&
+	ok "status: $NT items done per stage, no claim left" || { not_ok "status counts"; sed 's/^/# /' status.out; }
+same_out out && ok "the outputs equal the standalone run's, byte for byte" || not_ok "outputs differ from the standalone run's"
+
+# --- TLS ---------------------------------------------------------------------------------------
+set +e
+curl -s -m 3 --noproxy 127.0.0.1 --cacert st/tls/ca.pem https://127.0.0.1:51379/v3/kv/range -d '{"key":"YQ=="}' > /dev/null 2>&1
+rc1=$?
+out=$(curl -s -m 3 --noproxy 127.0.0.1 --cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem \
+	https://127.0.0.1:51379/v3/kv/range -d '{"key":"YQ=="}' 2>&1)
+rc2=$?
+curl -s -m 3 --noproxy 127.0.0.1 http://127.0.0.1:51379/v3/kv/range -d '{"key":"YQ=="}' > /dev/null 2>&1
+rc3=$?
+set -e
+[ $rc1 -ne 0 ] && [ $rc3 -ne 0 ] && [ $rc2 -eq 0 ] && case $out in *'"revision"'*) true ;; *) false ;; esac &&
+	ok "curl: refused without a client certificate and over plain http, answered with one" ||
+	not_ok "curl: without $rc1, plain $rc3, with $rc2 '$out'"
+set +e
+etcdctl --endpoints 127.0.0.1:51379 --cacert st/tls/ca.pem --dial-timeout 2s --command-timeout 3s get a > /dev/null 2>&1
+rc1=$?
+ctl put tls-check yes > /dev/null 2>&1
+rc2=$?
+set -e
+[ $rc1 -ne 0 ] && [ $rc2 -eq 0 ] && ok "etcdctl: refused without a client certificate, works with one" ||
+	not_ok "etcdctl: without $rc1, with $rc2"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=intruder \
+	-keyout bad-key.pem -out bad.pem > /dev/null 2>&1
+printf '{"type":"Feature","id":"x","properties":{},"assets":{}}\n' > one.ndjson
+for how in "no client certificate" "a self-signed certificate"; do
+	set +e
+	if [ "$how" = "no client certificate" ]; then
+		mem-store --ledger "etcds://127.0.0.1:51379/tls-$$" --ledger-cacert st/tls/ca.pem --ledger-timeout 2 -o o one.ndjson > /dev/null 2> tool.err
+	else
+		mem-store --ledger "etcds://127.0.0.1:51379/tls-$$" --ledger-cacert st/tls/ca.pem --ledger-cert bad.pem \
+			--ledger-key bad-key.pem --ledger-timeout 2 -o o one.ndjson > /dev/null 2> tool.err
+	fi
+	rc=$?
+	set -e
+	[ $rc -eq 75 ] && grep -q "ledger 'etcds://127.0.0.1:51379/tls-$$'" tool.err &&
+		ok "mem-store: $how is refused (exit 75, naming the ledger)" ||
+		not_ok "mem-store with certificate $how: exit $rc: $(cat tool.err)"
+done
+if [ -x "$PROBE" ]; then
+	out=$(MEM_LEDGER_CACERT=st/tls/ca.pem MEM_LEDGER_CERT=st/tls/client.pem MEM_LEDGER_KEY=st/tls/client-key.pem \
+		"$PROBE" -d 5 "etcds://$EPS/tls-$$" finish k 2>&1)
+	[ "$out" = "k won" ] && ok "the ledger with the client certificate claims and marks done" || not_ok "ledger with TLS: $out"
+else
+	skip "tests/ledger-probe not built"
+fi
+
+# --- a second run: two members stopped mid-run, one back after 4 s -------------------------
+# m3 comes back first, from its own command line: 3 members again
+sh "$DEPLOY" --config c.yaml --state-dir st plan 2>/dev/null | grep '^etcd --name m' | sed 's/ &$//' > members.sh
+setsid sh -c "exec $(sed -n 3p members.sh)" > m3b.log 2>&1 &
+echo $! > m3.pid
+n=0; until curl -s -m 1 --noproxy 127.0.0.1 --cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem \
+	https://127.0.0.1:53379/health 2>/dev/null | grep -q true; do n=$((n + 1)); [ $n -lt 100 ] || break; sleep 0.1; done
+mkdir run2
+ln -s ../demo run2/demo
+cp small.yaml run2/
+URL2="etcds://$EPS/run2-$$"
+for i in 1 2 3; do
+	(cd run2 && exec setsid sh "$WORKER" small.yaml run $i "$URL2" --ledger-ttl 2 --ledger-cacert ../st/tls/ca.pem \
+		--ledger-cert ../st/tls/client.pem --ledger-key ../st/tls/client-key.pem > ../r2w$i.log 2>&1) &
+	echo $! > r2w$i.pid
+done
+wait_claims "run2-$$" || diag "no claim seen before the members were stopped"
+kill "$(cat st/m1.pid)" "-$(cat m3.pid)"
+sleep 4
+[ "$(curl -s -m 1 --noproxy 127.0.0.1 --cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem \
+	https://127.0.0.1:52379/health 2>/dev/null)" != '{"health":"true"}' ] || diag "m2 still says healthy: not stopped?"
+alive=0
+for i in 1 2 3; do kill -0 "$(cat r2w$i.pid)" 2>/dev/null && alive=$((alive + 1)); done
+[ $alive -eq 3 ] && ok "without quorum the 3 workers wait (none exited)" || not_ok "without quorum: $alive of 3 workers alive"
+setsid sh -c "exec $(sed -n 1p members.sh)" > m1b.log 2>&1 &
+echo $! > m1.pid
+rc=0
+for i in 1 2 3; do wait "$(cat r2w$i.pid)" || rc=$?; rm -f r2w$i.pid; done
+[ $rc -eq 0 ] && ok "a member back: the workers resume and exit 0" || { not_ok "after the outage: exit $rc"; tail -n 4 r2w*.log | sed 's/^/# /'; }
+! grep -q 'failed' r2w1.log r2w2.log r2w3.log && [ "$(wc -l < run2/run/w1/stored.ndjson)" -eq "$NT" ] &&
+	ok "no failure in the workers' logs, every item stored" || { not_ok "after the outage: failures"; grep failed r2w*.log | sed 's/^/# /'; }
+same_out run2/out && ok "after the outage: the outputs equal the standalone run's" || not_ok "after the outage: outputs differ"
+kill "-$(cat m1.pid)" 2>/dev/null || true
+rm -f m1.pid m3.pid
+check "destroy stops the workers and members, removes data and certificates" sh "$DEPLOY" --config c.yaml --state-dir st destroy
+exit 0
