@@ -542,3 +542,48 @@ mem_path_safe_name(const char *s)
 		out[0] = '_';
 	return out;
 }
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t
+mem_list_dir(const char *dir, int want_dirs, char ***out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		char *p;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = mem_path_join(dir, de->d_name);
+		if (stat(p, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))) {
+			names = mem_xrealloc(names, (n + 1) * sizeof *names);
+			names[n++] = mem_xstrdup(de->d_name);
+		}
+		free(p);
+	}
+	closedir(d);
+	if (n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(names, n, sizeof *names, cmp_name);
+	*out = names;
+	return n;
+}
+
+void
+mem_free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}

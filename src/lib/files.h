@@ -77,5 +77,12 @@ char *mem_path_absolute(const char *path);
 
 /* Replaces characters unsafe in a file name by '_'; returns a new string. */
 char *mem_path_safe_name(const char *s);
+/*
+ * The sorted names of dir's subdirectories (want_dirs) or regular files,
+ * hidden ones (.*) left out, into *out; returns the count (0, *out NULL, when
+ * dir cannot be read).  Free with mem_free_names.
+ */
+size_t mem_list_dir(const char *dir, int want_dirs, char ***out);
+void mem_free_names(char **names, size_t n);
 
 #endif

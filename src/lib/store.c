@@ -393,55 +393,8 @@ mem_store_load(const char *outdir, const char *collection, const char *id, struc
 	return out;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
-/* Sorted names of the subdirectories of dir; returns the count. */
-static size_t
-subdirs(const char *dir, char ***out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0;
 
-	*out = NULL;
-	if (d == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		char *p;
-
-		if (e->d_name[0] == '.')
-			continue;
-		p = mem_path_join(dir, e->d_name);
-		{
-			DIR *sd = opendir(p);
-
-			if (sd) {
-				closedir(sd);
-				names = mem_xrealloc(names, (n + 1) * sizeof *names);
-				names[n++] = mem_xstrdup(e->d_name);
-			}
-		}
-		free(p);
-	}
-	closedir(d);
-	if (n > 1)	/* qsort(NULL, 0) is undefined */
-		qsort(names, n, sizeof *names, cmp_str);
-	*out = names;
-	return n;
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
 
 /* Writes COLLECTION/collection.json from its item files; returns items counted. */
 static int
@@ -449,7 +402,7 @@ write_collection(const struct mem_store_opts *o, const char *name, int *count,
     struct mem_err *err)
 {
 	char *cdir = mem_path_join(o->outdir, name), **items;
-	size_t n = subdirs(cdir, &items), i;
+	size_t n = mem_list_dir(cdir, 1, &items), i;
 	double bb[4] = { INFINITY, INFINITY, -INFINITY, -INFINITY };
 	double t0 = INFINITY, t1 = -INFINITY;
 	json_t *c = json_object(), *links = json_array(), *ext, *sp, *tm, *iv, *bba;
@@ -484,7 +437,7 @@ write_collection(const struct mem_store_opts *o, const char *name, int *count,
 		json_decref(it);
 		(*count)++;
 	}
-	free_names(items, n);
+	mem_free_names(items, n);
 	json_object_set_new(c, "type", json_string("Collection"));
 	json_object_set_new(c, "stac_version", json_string(MEM_STAC_VERSION));
 	json_object_set_new(c, "id", json_string(name));
@@ -564,7 +517,7 @@ static int
 remote_publish_catalog(const struct mem_store_opts *o, struct mem_err *err)
 {
 	char **colls, *local, *v, *u;
-	size_t n = subdirs(o->outdir, &colls), i;
+	size_t n = mem_list_dir(o->outdir, 1, &colls), i;
 	int rc = 0;
 
 	for (i = 0; i <= n && rc == 0; i++) {
@@ -582,7 +535,7 @@ remote_publish_catalog(const struct mem_store_opts *o, struct mem_err *err)
 		free(local);
 		free(rel);
 	}
-	free_names(colls, n);
+	mem_free_names(colls, n);
 	return rc;
 }
 
@@ -598,7 +551,7 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 		return -1;
 	if (o->remote && remote_fetch_items(o, err) < 0)
 		return -1;
-	n = subdirs(o->outdir, &colls);
+	n = mem_list_dir(o->outdir, 1, &colls);
 	json_array_append_new(links, mklink("root", "./catalog.json", "application/json", NULL));
 	for (i = 0; i < n && rc == 0; i++) {
 		int count;
@@ -611,7 +564,7 @@ mem_store_finish(const struct mem_store_opts *o, struct mem_err *err)
 		json_array_append_new(links, mklink("child", href, "application/json", colls[i]));
 		free(href);
 	}
-	free_names(colls, n);
+	mem_free_names(colls, n);
 	json_object_set_new(cat, "type", json_string("Catalog"));
 	json_object_set_new(cat, "stac_version", json_string(MEM_STAC_VERSION));
 	json_object_set_new(cat, "id", json_string(o->catalog_id ? o->catalog_id : "memories"));
