@@ -43,7 +43,7 @@ check "field-stats: mem-run exits 0" sh -c "cd a && mem-run -q fs.yaml"
 n=$(wc -l < a/runs/field-stats/stored.ndjson)
 t=$(wc -l < a/runs/field-stats/tiles.ndjson)
 [ "$n" -gt 0 ] && [ "$n" -eq "$t" ] && ok "field-stats: a result stored for each of the $t tiles (3 dates)" || not_ok "field-stats: $n stored of $t tiles"
-res=$(cd a && gdal_py - runs/field-stats/stored.ndjson <<'PY' 2>> ../diag.txt || true
+res=$(cd a && gdal_py - runs/field-stats/stored.ndjson <<'PY' 2>> ../diag.txt
 import json, sys
 import numpy as np
 from osgeo import gdal, ogr
@@ -75,7 +75,7 @@ for line in open(sys.argv[1]):
 print("# field-stats: %d field-dates with clear pixels, %d pixels" % (fields, px), file=sys.stderr)
 print("ok" if not bad and fields > 0 else "bad: " + "; ".join(bad[:4]))
 PY
-)
+) || true
 [ "$res" = ok ] && ok "field-stats: each field's count and mean (GeoPackage) equal numpy's over the stored NDVI" || not_ok "field-stats: $res"
 
 # --- burn-scar -------------------------------------------------------------------
@@ -94,7 +94,7 @@ fi
 in_a=$(json_get runs/burn-scar/run.json "' '.join(sorted(d['inputs']))")
 [ "$in_a" = "$(json_get b/runs/burn-scar/run.json "' '.join(sorted(d['inputs']))")" ] && [ -n "$in_a" ] &&
 	ok "burn-scar: both run records name the same input items" || not_ok "run records' inputs differ"
-res=$(gdal_py - runs/burn-scar <<'PY' 2>> diag.txt || true
+res=$(gdal_py - runs/burn-scar <<'PY' 2>> diag.txt
 import json, sys
 import numpy as np
 from osgeo import gdal
@@ -133,7 +133,7 @@ for line in open(d + "/stored.ndjson"):
 print("# burn-scar: %d pairs, %d pixels of dNDVI <= -0.1" % (n, px), file=sys.stderr)
 print("ok %d" % n if not bad and n > 0 else "bad: %d pairs; %s" % (n, "; ".join(bad[:4])))
 PY
-)
+) || true
 case $res in
 ok*) ok "burn-scar: the difference of each pair of dates and its mask equal numpy's (${res#ok } pairs)" ;;
 *) not_ok "burn-scar: $res" ;;
@@ -158,7 +158,7 @@ check "land-cover: train its model (mem-infer --train)" sh -c \
     "mem-infer --train land-cover.h5 --labels labels.geojson --label-field DN --epochs 5 --workdir tw < first.ndjson 2> train.err"
 offline land-cover lc.yaml 'assets=["red","nir","scl"]' "sub:land-cover.h5|$T/land-cover.h5"
 check "land-cover: mem-run exits 0" mem-run -q lc.yaml
-res=$(gdal_py - runs/land-cover <<'PY' 2>> diag.txt || true
+res=$(gdal_py - runs/land-cover <<'PY' 2>> diag.txt
 import json, sys
 import numpy as np
 from osgeo import gdal
@@ -184,7 +184,7 @@ f = agree / max(total, 1)
 print("# land-cover: %d of %d SCL vegetation/bare pixels agree (%.3f)" % (agree, total, f), file=sys.stderr)
 print("ok %.3f" % f if not bad and total > 1000 and f >= 0.85 else "bad: %s agreement %.3f of %d" % (bad[:2], f, total))
 PY
-)
+) || true
 case $res in
 ok*) ok "land-cover: UInt8 classes named 4 and 5, agreeing with SCL on ${res#ok } of its class 4/5 pixels" ;;
 *) not_ok "land-cover: $res" ;;
