@@ -192,6 +192,8 @@ verify(struct mem_cli *cli, int argc, char **argv, const char *endpoint)
 	return n.problems ? MEM_EITEM : MEM_OK;
 }
 
+static int cli_told;	/* failures on_fail reported */
+
 static void
 on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
     enum mem_tier to)
@@ -205,6 +207,16 @@ on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
 }
 
 /* mem-store tier DIR --to TIER: 0 when every chosen item moved, 1 when some could not. */
+/* An item that cannot move to or from warm: each is named, not only the last. */
+static void
+on_fail(void *ctx, const struct mem_err *err)
+{
+	struct mem_cli *cli = ctx;
+
+	mem_cli_error(cli, err);
+	cli_told++;
+}
+
 static int
 tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t, const char *endpoint)
 {
@@ -225,11 +237,13 @@ tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t, const 
 			return mem_cli_exit(cli);
 		}
 	}
+	t->failed = on_fail;
+	t->failed_ctx = cli;
 	if (mem_tier_move(t, on_move, ctx, &n, &err) < 0) {
 		mem_cli_error(cli, &err);
 		return mem_cli_exit(cli);
 	}
-	if (n.failed)
+	if (n.failed > cli_told)
 		mem_cli_error(cli, &err);
 	if (!cli->quiet)
 		fprintf(stderr, "mem-store: tier: '%s': %d item%s %s to %s, %d archive%s written, "

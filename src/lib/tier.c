@@ -1139,6 +1139,62 @@ point_warm(struct entry *e, const char *cube, struct mem_tier_moved *n, struct m
 	return 0;
 }
 
+/*
+ * Brings a warm item's warm:band and warm:window up to date with the cube
+ * (an append of an earlier date renumbers the steps, a wider extent moves
+ * the windows); the slice itself is found by warm:datetime and
+ * warm:transform, so an item not yet refreshed still verifies.
+ */
+static int
+refresh_warm(struct entry *e, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+	int changed = 0;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *var;
+		double gt[6], t;
+		int w, hh, band, win[2];
+		char *cube;
+		GDALDatasetH cd;
+		json_t *jw;
+
+		if (!is_local(h) || !asset_is_warm(a) || warm_where(a, gt, &w, &hh, &t, &var) < 0)
+			continue;
+		cube = mem_path_join(e->dir, h);
+		cd = open_slice(cube, var, t, gt, w, hh, &band, win, err);
+		free(cube);
+		if (cd == NULL) {
+			json_decref(next);
+			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+		}
+		GDALClose(cd);
+		jw = json_pack("[iiii]", win[0], win[1], w, hh);
+		if (json_integer_value(json_object_get(a, "warm:band")) != band ||
+		    !json_equal(jw, json_object_get(a, "warm:window"))) {
+			json_object_set_new(a, "warm:band", json_integer(band));
+			json_object_set(a, "warm:window", jw);
+			changed = 1;
+		}
+		json_decref(jw);
+	}
+	if (changed && write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_decref(e->item);
+	e->item = next;
+	return 0;
+}
+
+static void
+tell(const struct mem_tier_opts *o, const struct mem_err *e)
+{
+	if (o->failed)
+		o->failed(o->failed_ctx, e);
+}
+
 /* Moves the selected hot items of the collection into its cube. */
 static void
 to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struct entry *es,
@@ -1160,6 +1216,7 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 		mem_err_clear(&e2);
 		if (warm_check(&es[i], &e2) < 0) {
 			*err = e2;
+			tell(o, &e2);
 			n->failed++;
 			continue;
 		}
@@ -1171,13 +1228,15 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 		}
 		if (c == NULL && (c = mem_cube_new(&co, &e2)) == NULL) {
 			*err = e2;
+			tell(o, &e2);
 			n->failed++;
 			break;
 		}
 		ai = abs_item(&es[i]);
 		if (mem_cube_add(c, ai, &e2) < 0) {
-			mem_err_prefix(&e2, "not on the grid of '%s'; the item stays hot", cube);
+			mem_err_prefix(&e2, "'%s' cannot take it (the item stays hot)", cube);
 			*err = e2;
+			tell(o, &e2);
 			n->failed++;
 		} else
 			in[i] = any = 1;
@@ -1190,6 +1249,7 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 		/* mem_cube_commit writes a temporary copy, fsyncs and renames it */
 		if (mem_cube_commit(c, &changed, &e2) < 0) {
 			*err = e2;
+			tell(o, &e2);
 			for (i = 0; i < ne; i++)
 				n->failed += in[i];
 			any = 0;
@@ -1197,6 +1257,17 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 	}
 	if (c)
 		mem_cube_free(c);
+	/* the items already warm, when the cube changed under them */
+	for (i = 0; i < ne && changed; i++) {
+		struct mem_err e2;
+
+		mem_err_clear(&e2);
+		if (es[i].warm && refresh_warm(&es[i], &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+		}
+	}
 	for (i = 0; i < ne && any; i++) {
 		struct mem_err e2;
 
@@ -1205,6 +1276,7 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 		mem_err_clear(&e2);
 		if (point_warm(&es[i], cube, n, &e2) < 0) {
 			*err = e2;
+			tell(o, &e2);
 			n->failed++;
 			continue;
 		}
@@ -1415,6 +1487,7 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 			mem_err_clear(&e2);
 			if (from_warm(&es[i], &e2) < 0) {
 				*err = e2;
+				tell(o, &e2);
 				n->failed++;
 				continue;
 			}

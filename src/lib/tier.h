@@ -60,6 +60,9 @@ struct mem_tier_opts {
 	double accessed_before;	/* epoch seconds: items whose files were last read before; NAN: any */
 	const json_t *only;	/* when not NULL, an object with keys "COLLECTION/ID": those items only */
 	int dry_run;		/* say what would move, write nothing */
+	/* when not NULL, called with each item that cannot move to or from warm */
+	void (*failed)(void *ctx, const struct mem_err *err);
+	void *failed_ctx;
 };
 
 /* Called with each item moved (or that would be, with dry_run). */
