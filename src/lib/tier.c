@@ -1049,8 +1049,12 @@ point_warm(struct entry *e, const char *cube, struct mem_tier_moved *n, struct m
 		if (src == NULL || GDALGetGeoTransform(src, gt) != CE_None) {
 			if (src)
 				GDALClose(src);
-			json_decref(next);
-			return mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': cannot open it", e->id, key);
+			{
+				int rc_ = mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': cannot open it", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
 		}
 		w = GDALGetRasterXSize(src);
 		hh = GDALGetRasterYSize(src);
@@ -1085,12 +1089,14 @@ point_warm(struct entry *e, const char *cube, struct mem_tier_moved *n, struct m
 		if (cd == NULL || b1 == NULL || b2 == NULL || l1 != l2 || memcmp(b1, b2, l1) != 0) {
 			free(b1);
 			free(b2);
-			json_decref(next);
 			if (cd == NULL)
-				return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
-			return mem_err_set(err, MEM_EITEM,
-			    "item '%s' asset '%s': its values in the cube differ from its file (another item of that date over it, or another data type); the item stays hot",
-			    e->id, key);
+				mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			else
+				mem_err_set(err, MEM_EITEM,
+				    "item '%s' asset '%s': its values in the cube differ from its file (another item of that date over it, or another data type); the item stays hot",
+				    e->id, key);
+			json_decref(next);
+			return -1;
 		}
 		slice_sum(b2, l2, sum);
 		free(b1);
@@ -1166,8 +1172,12 @@ refresh_warm(struct entry *e, struct mem_err *err)
 		cd = open_slice(cube, var, t, gt, w, hh, &band, win, err);
 		free(cube);
 		if (cd == NULL) {
-			json_decref(next);
-			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
 		}
 		GDALClose(cd);
 		jw = json_pack("[iiii]", win[0], win[1], w, hh);
@@ -1313,16 +1323,24 @@ from_warm(struct entry *e, struct mem_err *err)
 		fname = json_string_value(json_object_get(a, "warm:file"));
 		if (warm_where(a, gt, &w, &hh, &t, &var) < 0 || want == NULL || fname == NULL ||
 		    strchr(fname, '/')) {
-			json_decref(next);
-			return mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': incomplete warm:* fields",
+			{
+				int rc_ = mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': incomplete warm:* fields",
 			    e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
 		}
 		cube = mem_path_join(e->dir, h);
 		cd = open_slice(cube, var, t, gt, w, hh, &band, win, err);
 		free(cube);
 		if (cd == NULL) {
-			json_decref(next);
-			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
 		}
 		cb = GDALGetRasterBand(cd, band);
 		buf = read_window(cb, win[0], win[1], w, hh, &len);
@@ -1331,10 +1349,11 @@ from_warm(struct entry *e, struct mem_err *err)
 		if (buf == NULL || strcasecmp(sum, want) != 0) {
 			free(buf);
 			GDALClose(cd);
-			json_decref(next);
-			return mem_err_set(err, MEM_EITEM,
+			mem_err_set(err, MEM_EITEM,
 			    "item '%s' asset '%s': its slice does not match its warm:checksum; not moved",
 			    e->id, key);
+			json_decref(next);
+			return -1;
 		}
 #if !CPL_IS_LSB
 		GDALSwapWords(buf, GDALGetDataTypeSizeBytes(GDALGetRasterDataType(cb)), w * hh,
@@ -1360,8 +1379,12 @@ from_warm(struct entry *e, struct mem_err *err)
 			rc = mem_file_checksum(dst, sum, &size, err);
 		free(dst);
 		if (rc < 0) {
-			json_decref(next);
-			return mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
 		}
 		json_object_set_new(a, "href", json_string(fname));
 		if (json_object_get(a, "warm:type"))
