@@ -100,6 +100,36 @@ json_get "$j" "' '.join([d['assets']['ndvi']['type'], str('file:checksum' in d['
 [ "$(cat f.txt)" = "application/x-netcdf False 1220" ] && ok "a warm asset: application/x-netcdf, warm:checksum, no file:checksum" ||
 	not_ok "fields: $(cat f.txt)"
 
+# warm:checksum is the SHA-256 of the window's values as little-endian, row-major, computed here apart
+r=$(gdal_py -c "
+import json, glob, os, hashlib
+from osgeo import gdal
+import numpy as np
+bad = 0
+for j in glob.glob('out/ndvi/*/*.json'):
+    a = json.load(open(j))['assets']['ndvi']
+    ds = gdal.Open('NETCDF:\"%s\":%s' % (os.path.join(os.path.dirname(j), a['href']), a['warm:variable']))
+    x, y, w, h = a['warm:window']
+    v = ds.GetRasterBand(a['warm:band']).ReadAsArray(x, y, w, h)
+    bad += a['warm:checksum'] != '1220' + hashlib.sha256(v.astype(v.dtype.newbyteorder('<')).tobytes()).hexdigest()
+print(bad)")
+[ "$r" = 0 ] && ok "warm:checksum is the SHA-256 of the slice's values (little-endian, row-major)" || not_ok "$r checksums off"
+V=${MEM_TOOLS:-/opt/memories-tools}
+S=$MEM_SRCDIR/../shared/schemas
+if [ -x "$V/node_modules/.bin/stac-node-validator" ] && [ -d "$S/stac-spec-1.0.0" ]; then
+	if v=$("$V/node_modules/.bin/stac-node-validator" "$j" \
+	    --schemas "$S/stac-spec-1.0.0" --schemaMap "https://geojson.org/schema/=$S/geojson/" \
+	    "https://stac-extensions.github.io/=$S/stac-extensions/" \
+	    "https://proj.org/schemas/=$S/projjson/" 2>&1); then
+		ok "stac-node-validator accepts a warm item"
+	else
+		not_ok "stac-node-validator rejects a warm item"
+		printf '%s\n' "$v" | tail -20 | sed 's/^/# /'
+	fi
+else
+	skip "no stac-node-validator in $V or no schemas in $S"
+fi
+
 # a rerun changes nothing
 snap out > before.txt
 mem-store -q tier out --to warm
