@@ -1478,6 +1478,32 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 			;
 	mem_sweep_tmp(cdir);
 	ne = load_collection(o, coll, cdir, &es);
+	/* a warm item goes to the archive or the bucket by way of hot */
+	for (i = 0; i < ne && (o->to == MEM_TIER_COLD || o->to == MEM_TIER_OBJECT); i++) {
+		struct mem_err e2;
+		char date[11];
+
+		if (!es[i].warm || !es[i].selected)
+			continue;
+		if (o->dry_run) {
+			n->items++;
+			if (fn)
+				fn(ctx, coll, es[i].id, MEM_TIER_WARM, o->to);
+			continue;
+		}
+		mem_err_clear(&e2);
+		if (from_warm(&es[i], &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+			continue;
+		}
+		es[i].warm = 0;
+		es[i].movable = has_local_assets(es[i].item) &&
+		    mem_item_date(es[i].item, date, NULL) == 0;
+		if (es[i].movable)
+			snprintf(es[i].period, sizeof es[i].period, "%.7s", date);
+	}
 	for (i = 0; i < ne; i++) {
 		struct mem_err e2;
 		int from = es[i].object ? MEM_TIER_OBJECT : MEM_TIER_HOT;

@@ -26,7 +26,9 @@
  *       variable's data type, little-endian, row-major from the top row
  *       (north up, as GDAL reads it).  Back to hot, the file is rebuilt as
  *       a COG of the same values (new file:checksum and file:size); the
- *       cube keeps the slice, which no item names any longer.
+ *       cube keeps the slice, which no item names any longer.  Only hot
+ *       items go warm; warm ones go cold or to the object store by way of
+ *       hot.
  * object: they are objects in an S3-compatible bucket,
  *       s3://BUCKET/PREFIX/COLLECTION/ID/FILE, and the href is that URL.
  * Each asset carries storage:tier (the STAC storage extension).

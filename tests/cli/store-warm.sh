@@ -169,6 +169,13 @@ print(len(b.files), int(all(np.array_equal(a[k], b[k], equal_nan=True) for k in 
 	not_ok "after an earlier date: $r, $r2"
 check "verify passes" mem-store verify e
 
+# warm -> cold goes by way of hot: the archives hold COGs of the same values
+cp -a out c
+check "tier --to cold from warm" sh -c 'mem-store -q tier c --to cold'
+[ "$(count_tier c cold)" -eq "$n" ] && [ -z "$(find c -name '*.tif')" ] && ls c/ndvi/archive-*.tar > /dev/null 2>&1 &&
+	ok "all $n warm items are cold, no COG left" || not_ok "cold: $(count_tier c cold)"
+check "verify passes" mem-store verify c
+
 # verify catches a changed slice value (written through GDAL's netCDF update mode)
 cp -a out bad
 gdal_py -c "
