@@ -21,7 +21,7 @@
 static const char usage[] =
 "Usage: mem-store -o DIR [--mosaic] [OPTION]... [MANIFEST]...\n"
 "       mem-store --cube FILE.nc [--append] [OPTION]... [MANIFEST]...\n"
-"       mem-store tier DIR --to hot|cold|s3://BUCKET/PREFIX [--endpoint URL]\n"
+"       mem-store tier DIR --to hot|warm|cold|s3://BUCKET/PREFIX [--endpoint URL]\n"
 "                          [--older-than AGE] [--accessed-before DATE] [--dry-run]\n"
 "       mem-store verify DIR|s3://BUCKET/PREFIX [--endpoint URL]\n"
 "Write the items read from MANIFEST files (standard input when none, or -)\n"
@@ -32,9 +32,10 @@ static const char usage[] =
 "CF-1.8 datacube (time, y, x; one variable per asset), and a STAC item for it\n"
 "on standard output.  verify checks a stored catalog's links, sizes and\n"
 "checksums, and exits 1 when it finds any problem.  tier moves stored items\n"
-"between the hot tier (COGs in DIR) and the cold one (one uncompressed tar\n"
-"per collection and month, read in place through /vsitar/) or an object\n"
-"store, keeping the catalog true.\n"
+"between the hot tier (COGs in DIR), the warm one (time slices of one\n"
+"netCDF datacube per collection, DIR/COLLECTION/cube.nc), the cold one (one\n"
+"uncompressed tar per collection and month, read in place through /vsitar/)\n"
+"or an object store, keeping the catalog true.\n"
 "\n"
 "  -o, --output DIR        the output directory (required without --cube), or\n"
 "                          s3://BUCKET/PREFIX to store into an object store\n"
@@ -52,12 +53,14 @@ static const char usage[] =
 "                          COMPRESS=DEFLATE, OVERVIEWS=AUTO, BLOCKSIZE=512;\n"
 "                          COMPRESS=ZSTD|LERC|LERC_DEFLATE|LERC_ZSTD, LEVEL=N,\n"
 "                          MAX_Z_ERROR=E for LERC, PREDICTOR=1|2|3)\n"
-"      --tier hot|cold     the tier to store into: hot (the default) or cold\n"
-"                          (moved into the month's archive at the end of the\n"
-"                          run); each asset gets storage:tier\n"
+"      --tier hot|warm|cold  the tier to store into: hot (the default), warm\n"
+"                          (appended to the collection's cube) or cold (moved\n"
+"                          into the month's archive) at the end of the run;\n"
+"                          each asset gets storage:tier\n"
 "\n"
 "tier options:\n"
-"      --to TIER           the tier to move the items to (required): hot, cold\n"
+"      --to TIER           the tier to move the items to (required): hot, warm,\n"
+"                          cold\n"
 "                          or s3://BUCKET/PREFIX (an object store, --endpoint)\n"
 "      --older-than AGE    only items whose date ends more than AGE ago\n"
 "                          (N[smhdw], e.g. 30d)\n"
@@ -96,7 +99,8 @@ struct run {
 	struct mem_store_opts store;
 	struct mem_cube *cube;		/* with --cube */
 	struct mem_mosaic *mosaic;	/* with --mosaic */
-	json_t *cold;			/* with --tier cold: "COLLECTION/ID" -> [collection, id] stored */
+	json_t *cold;			/* with --tier cold|warm: "COLLECTION/ID" -> [collection, id] stored */
+	int cold_to;			/* that tier */
 };
 
 /* With --tier cold the stored items are emitted after the move; else now. */
@@ -185,8 +189,8 @@ verify(struct mem_cli *cli, int argc, char **argv, const char *endpoint)
 	if (argc != 1)
 		mem_cli_usage_error(cli, "verify takes one directory (mem-store verify DIR)");
 	mem_err_clear(&err);
+	mem_raster_init();	/* warm assets are read through GDAL */
 	if (mem_objstore_is_url(argv[0]) || endpoint) {
-		mem_raster_init();
 		if (mem_objstore_configure(endpoint, &err) < 0) {
 			mem_cli_error(cli, &err);
 			return mem_cli_exit(cli);
@@ -203,6 +207,8 @@ verify(struct mem_cli *cli, int argc, char **argv, const char *endpoint)
 	return n.problems ? MEM_EITEM : MEM_OK;
 }
 
+static int cli_told;	/* failures on_fail reported */
+
 static void
 on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
     enum mem_tier to)
@@ -216,6 +222,16 @@ on_move(void *ctx, const char *collection, const char *id, enum mem_tier from,
 }
 
 /* mem-store tier DIR --to TIER: 0 when every chosen item moved, 1 when some could not. */
+/* An item that cannot move to or from warm: each is named, not only the last. */
+static void
+on_fail(void *ctx, const struct mem_err *err)
+{
+	struct mem_cli *cli = ctx;
+
+	mem_cli_error(cli, err);
+	cli_told++;
+}
+
 static int
 tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t, const char *endpoint)
 {
@@ -226,21 +242,23 @@ tier(struct mem_cli *cli, int argc, char **argv, struct mem_tier_opts *t, const 
 	if (argc != 1)
 		mem_cli_usage_error(cli, "tier takes one directory (mem-store tier DIR --to TIER)");
 	if ((int)t->to < 0)
-		mem_cli_usage_error(cli, "tier needs --to hot or --to cold");
+		mem_cli_usage_error(cli, "tier needs --to hot, warm, cold or s3://BUCKET/PREFIX");
 	t->dir = argv[0];
 	mem_err_clear(&err);
+	mem_raster_init();	/* the warm tier reads and writes rasters */
 	if (t->remote || endpoint) {
-		mem_raster_init();
 		if (mem_objstore_configure(endpoint, &err) < 0) {
 			mem_cli_error(cli, &err);
 			return mem_cli_exit(cli);
 		}
 	}
+	t->failed = on_fail;
+	t->failed_ctx = cli;
 	if (mem_tier_move(t, on_move, ctx, &n, &err) < 0) {
 		mem_cli_error(cli, &err);
 		return mem_cli_exit(cli);
 	}
-	if (n.failed)
+	if (n.failed > cli_told)
 		mem_cli_error(cli, &err);
 	if (!cli->quiet)
 		fprintf(stderr, "mem-store: tier: '%s': %d item%s %s to %s, %d archive%s written, "
@@ -262,7 +280,7 @@ finish_cold(struct mem_cli *cli, struct run *r)
 
 	memset(&t, 0, sizeof t);
 	t.dir = r->store.outdir;
-	t.to = MEM_TIER_COLD;
+	t.to = (enum mem_tier)r->cold_to;
 	t.older_than = -1;
 	t.accessed_before = NAN;
 	t.only = r->cold;
@@ -374,7 +392,7 @@ main(int argc, char **argv)
 			break;
 		case OPT_TIER:
 			if ((store_tier = mem_tier_parse(optarg)) < 0)
-				mem_cli_usage_error(&cli, "invalid --tier '%s': expected hot or cold", optarg);
+				mem_cli_usage_error(&cli, "invalid --tier '%s': expected hot, warm or cold", optarg);
 			break;
 		case OPT_TO:
 			if (mem_objstore_is_url(optarg)) {
@@ -382,7 +400,7 @@ main(int argc, char **argv)
 				to.remote = optarg;
 			} else if ((int)(to.to = (enum mem_tier)mem_tier_parse(optarg)) < 0)
 				mem_cli_usage_error(&cli,
-				    "invalid --to '%s': expected hot, cold or s3://BUCKET/PREFIX", optarg);
+				    "invalid --to '%s': expected hot, warm, cold or s3://BUCKET/PREFIX", optarg);
 			break;
 		case OPT_OLDER:
 			if (mem_tier_parse_age(optarg, &to.older_than, &err) < 0)
@@ -419,16 +437,19 @@ main(int argc, char **argv)
 	if ((int)to.to >= 0 || to.dry_run || to.older_than >= 0 || !isnan(to.accessed_before))
 		mem_cli_usage_error(&cli, "--to, --older-than, --accessed-before and --dry-run "
 		    "belong to mem-store tier");
-	if (store_tier == MEM_TIER_WARM)
-		mem_cli_usage_error(&cli, "--tier warm is not supported yet: use --cube FILE");
 	if (store_tier >= 0 && o->outdir == NULL)
 		mem_cli_usage_error(&cli, "--tier needs -o DIR");
 	if (store_tier == MEM_TIER_COLD && mem_objstore_is_url(o->outdir))
 		mem_cli_usage_error(&cli, "--tier cold needs a local -o DIR, not an object store");
+	if (store_tier == MEM_TIER_WARM && mem_objstore_is_url(o->outdir))
+		mem_cli_usage_error(&cli, "--tier warm needs a local -o DIR, not an object store");
 	if (store_tier >= 0)
-		o->tier = mem_tier_name((enum mem_tier)store_tier);
-	if (store_tier == MEM_TIER_COLD)
+		o->tier = mem_tier_name(store_tier == MEM_TIER_WARM ? MEM_TIER_HOT :
+		    (enum mem_tier)store_tier);
+	if (store_tier == MEM_TIER_COLD || store_tier == MEM_TIER_WARM) {
 		run.cold = json_object();
+		run.cold_to = store_tier;
+	}
 	if (o->outdir == NULL && co.path == NULL)
 		mem_cli_usage_error(&cli, "no output directory given (-o DIR)");
 	if (co.append && co.path == NULL)

@@ -739,6 +739,20 @@ verify_asset(const char *dir, const char *key, const json_t *a, int objects,
 		problem(fn, ctx, n, abs, relative, "asset '%s' is missing", key);
 		goto out;
 	}
+	if (json_object_get(a, "warm:checksum")) {
+		/* a time slice of a cube: its values' checksum, read through GDAL */
+		struct mem_err e2;
+		const char *ws = json_string_value(json_object_get(a, "warm:checksum"));
+
+		mem_err_clear(&e2);
+		if (mem_tier_warm_slice(abs, a, sum, &e2) < 0)
+			problem(fn, ctx, n, abs, relative, "asset '%s': %s", key, e2.msg);
+		else if (ws == NULL || strcasecmp(ws, sum) != 0)
+			problem(fn, ctx, n, abs, relative,
+			    "asset '%s': slice checksum mismatch: %s, the item says %s", key, sum,
+			    ws ? ws : "?");
+		goto out;
+	}
 	if (member) {
 		char name[257];
 

@@ -25,13 +25,18 @@
 #include <unistd.h>
 
 #include <cpl_vsi.h>
+#include <gdal.h>
 
+#include "cube.h"
 #include "files.h"
 #include "item.h"
 #include "objstore.h"
+#include "raster.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tier.h"
+
+static int item_is_warm(const json_t *item);
 
 static const char *const tier_names[] = { "hot", "warm", "cold", "object" };
 
@@ -82,6 +87,7 @@ struct entry {
 	json_t *item;		/* as stored, relative hrefs */
 	int cold, selected, movable;
 	int object;		/* has assets moved to the object store */
+	int warm;		/* has assets in the collection's cube */
 	char period[8];		/* YYYY-MM */
 };
 
@@ -252,7 +258,8 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
 		e->item = item;
 		e->cold = item_is_cold(item);
 		e->object = item_is_object(item);
-		e->movable = has_local_assets(item) && mem_item_date(item, date, NULL) == 0;
+		e->warm = item_is_warm(item);
+		e->movable = !e->warm && has_local_assets(item) && mem_item_date(item, date, NULL) == 0;
 		if (e->movable)
 			snprintf(e->period, sizeof e->period, "%.7s", date);
 		e->selected = 1;
@@ -780,6 +787,632 @@ from_object(struct entry *e, struct mem_tier_moved *n, struct mem_err *err)
 	return 0;
 }
 
+/*
+ * The warm tier: single-band raster assets as time slices of the
+ * collection's datacube, DIR/COLLECTION/cube.nc (see tier.h).
+ */
+
+static int
+asset_is_warm(const json_t *a)
+{
+	const char *t = json_string_value(json_object_get(a, "storage:tier"));
+
+	return t && strcmp(t, "warm") == 0 && json_object_get(a, "warm:variable");
+}
+
+static int
+item_is_warm(const json_t *item)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
+		if (asset_is_warm(a))
+			return 1;
+	return 0;
+}
+
+/* Reads the band's window as its data type, little-endian, row-major (north up). */
+static void *
+read_window(GDALRasterBandH b, int x, int y, int w, int h, size_t *len)
+{
+	GDALDataType t = GDALGetRasterDataType(b);
+	int sz = GDALGetDataTypeSizeBytes(t);
+	void *buf = mem_xmalloc((size_t)w * (size_t)h * (size_t)sz);
+
+	if (GDALRasterIO(b, GF_Read, x, y, w, h, buf, w, h, t, 0, 0) != CE_None) {
+		free(buf);
+		return NULL;
+	}
+#if !CPL_IS_LSB
+	GDALSwapWords(buf, sz, w * h, sz);
+#endif
+	*len = (size_t)w * (size_t)h * (size_t)sz;
+	return buf;
+}
+
+static void
+slice_sum(const void *buf, size_t len, char out[69])
+{
+	struct mem_sha256 s;
+	unsigned char dig[32];
+
+	mem_sha256_init(&s);
+	mem_sha256_update(&s, buf, len);
+	mem_sha256_final(&s, dig);
+	memcpy(out, "1220", 4);
+	mem_hex(dig, 32, out + 4);
+}
+
+/*
+ * Opens variable var of the cube and finds the band (time step) of the UTC
+ * day of t and the pixel window of the geotransform gt, w x h.
+ */
+static GDALDatasetH
+open_slice(const char *cube, const char *var, double t, const double gt[6], int w, int h,
+    int *band, int win[2], struct mem_err *err)
+{
+	char *p = mem_xasprintf("NETCDF:\"%s\":%s", cube, var);
+	GDALDatasetH ds = GDALOpenEx(p, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+	double cg[6];
+	long day = (long)floor(t / 86400);
+	int nb;
+
+	free(p);
+	if (ds == NULL) {
+		mem_err_set(err, MEM_EITEM, "'%s': GDAL cannot open its variable '%s'", cube, var);
+		return NULL;
+	}
+	nb = GDALGetRasterCount(ds);
+	*band = 0;
+	for (int i = 1; i <= nb && *band == 0; i++) {
+		const char *v = GDALGetMetadataItem(GDALGetRasterBand(ds, i), "NETCDF_DIM_time", NULL);
+
+		if (v && (long)floor(strtod(v, NULL) / 86400) == day)
+			*band = i;
+	}
+	if (*band == 0 || GDALGetGeoTransform(ds, cg) != CE_None) {
+		mem_err_set(err, MEM_EITEM, "'%s' variable '%s': no time step for this item's date",
+		    cube, var);
+		GDALClose(ds);
+		return NULL;
+	}
+	win[0] = (int)lround((gt[0] - cg[0]) / cg[1]);
+	win[1] = (int)lround((gt[3] - cg[3]) / cg[5]);
+	if (win[0] < 0 || win[1] < 0 || win[0] + w > GDALGetRasterXSize(ds) ||
+	    win[1] + h > GDALGetRasterYSize(ds) || fabs(cg[1] - gt[1]) > 1e-9 * fabs(gt[1])) {
+		mem_err_set(err, MEM_EITEM, "'%s' variable '%s': the item's window is not in the cube",
+		    cube, var);
+		GDALClose(ds);
+		return NULL;
+	}
+	return ds;
+}
+
+/* The warm asset's fields: where its slice is. */
+static int
+warm_where(const json_t *a, double gt[6], int *w, int *h, double *t, const char **var)
+{
+	json_t *jgt = json_object_get(a, "warm:transform"), *js = json_object_get(a, "warm:shape");
+	const char *dt = json_string_value(json_object_get(a, "warm:datetime"));
+	struct mem_interval iv;
+	json_t *it;
+
+	*var = json_string_value(json_object_get(a, "warm:variable"));
+	if (*var == NULL || json_array_size(jgt) != 6 || json_array_size(js) != 2 || dt == NULL)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		gt[i] = json_number_value(json_array_get(jgt, (size_t)i));
+	*h = (int)json_integer_value(json_array_get(js, 0));
+	*w = (int)json_integer_value(json_array_get(js, 1));
+	it = json_pack("{s:{s:s}}", "properties", "datetime", dt);
+	if (mem_item_time(it, &iv, NULL) < 0) {
+		json_decref(it);
+		return -1;
+	}
+	json_decref(it);
+	*t = iv.start;
+	return *w > 0 && *h > 0 ? 0 : -1;
+}
+
+int
+mem_tier_warm_slice(const char *cube, const json_t *a, char sum[69], struct mem_err *err)
+{
+	double gt[6], t;
+	int w, h, band, win[2];
+	const char *var;
+	GDALDatasetH ds;
+	void *buf;
+	size_t len;
+
+	if (warm_where(a, gt, &w, &h, &t, &var) < 0)
+		return mem_err_set(err, MEM_EITEM,
+		    "warm asset without warm:variable, warm:datetime, warm:transform or warm:shape");
+	if ((ds = open_slice(cube, var, t, gt, w, h, &band, win, err)) == NULL)
+		return -1;
+	buf = read_window(GDALGetRasterBand(ds, band), win[0], win[1], w, h, &len);
+	GDALClose(ds);
+	if (buf == NULL)
+		return mem_err_set(err, MEM_EITEM, "'%s': cannot read the slice of '%s'", cube, var);
+	slice_sum(buf, len, sum);
+	free(buf);
+	return 0;
+}
+
+/*
+ * Checks that a hot item can go warm: every file of its folder a
+ * single-band raster matching its file:checksum.  Returns 0, or -1 with err.
+ */
+static int
+warm_check(const struct entry *e, struct mem_err *err)
+{
+	const char *key;
+	json_t *a;
+
+	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *want = json_string_value(json_object_get(a,
+		    "file:checksum")), *type = json_string_value(json_object_get(a, "type"));
+		char *p, sum[69];
+		GDALDatasetH ds;
+		int nb;
+
+		if (!is_local(h))
+			continue;
+		if (!(type && strstr(type, "image/tiff")) && !(strlen(h) > 4 &&
+		    !strcasecmp(h + strlen(h) - 4, ".tif")))
+			return mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s' is not a GeoTIFF; the item stays hot", e->id, key);
+		p = mem_path_join(e->dir, h);
+		if (mem_file_checksum(p, sum, NULL, err) < 0 || (want && strcasecmp(want, sum))) {
+			free(p);
+			return mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s': its file does not match its file:checksum; the item stays hot",
+			    e->id, key);
+		}
+		ds = GDALOpenEx(p, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+		free(p);
+		nb = ds ? GDALGetRasterCount(ds) : -1;
+		if (ds)
+			GDALClose(ds);
+		if (nb != 1)
+			return mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s' has %d bands; a cube variable holds one: the item stays hot",
+			    e->id, key, nb);
+	}
+	return 0;
+}
+
+/* A copy of the item with only its local assets, their hrefs absolute (for mem_cube_add). */
+static json_t *
+abs_item(const struct entry *e)
+{
+	json_t *c = json_deep_copy(e->item), *as = json_object_get(c, "assets"), *a;
+	const char *key;
+	void *tmp;
+
+	json_object_foreach_safe(as, tmp, key, a) {
+		const char *h = mem_asset_href(a);
+
+		if (!is_local(h)) {
+			json_object_del(as, key);
+			continue;
+		}
+		{
+			char *p = mem_path_join(e->dir, h), *ab = mem_path_absolute(p);
+
+			json_object_set_new(a, "href", json_string(ab));
+			free(p);
+			free(ab);
+		}
+	}
+	return c;
+}
+
+/*
+ * Points the item's assets at their slices of cube, once each slice's
+ * values, read back through GDAL, equal the file's.  Writes the item; then
+ * removes its files.
+ */
+static int
+point_warm(struct entry *e, const char *cube, struct mem_tier_moved *n, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+	char dt[40];
+	struct mem_interval iv;
+	time_t ts;
+	struct tm tm;
+
+	if (mem_item_time(e->item, &iv, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	ts = (time_t)floor(iv.start);
+	gmtime_r(&ts, &tm);
+	strftime(dt, sizeof dt, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		char *p, var[256], sum[69], *gdal;
+		GDALDatasetH src, cd;
+		GDALRasterBandH sb;
+		double gt[6];
+		int w, hh, band, win[2], has_nd;
+		void *b1 = NULL, *b2 = NULL;
+		size_t l1 = 0, l2 = 0;
+		double nd;
+
+		if (!is_local(h))
+			continue;
+		p = mem_path_join(e->dir, h);
+		src = GDALOpenEx(p, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+		free(p);
+		if (src == NULL || GDALGetGeoTransform(src, gt) != CE_None) {
+			if (src)
+				GDALClose(src);
+			{
+				int rc_ = mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': cannot open it", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
+		}
+		w = GDALGetRasterXSize(src);
+		hh = GDALGetRasterYSize(src);
+		sb = GDALGetRasterBand(src, 1);
+		nd = GDALGetRasterNoDataValue(sb, &has_nd);
+		/* the cube's name for the key, as mem_cube_add makes it */
+		{
+			size_t k = 0;
+			const char *q;
+
+			if (!((key[0] >= 'a' && key[0] <= 'z') || (key[0] >= 'A' && key[0] <= 'Z')) ||
+			    !strcmp(key, "x") || !strcmp(key, "y") || !strcmp(key, "time") ||
+			    !strcmp(key, "crs")) {
+				strcpy(var, "band_");
+				k = 5;
+			}
+			for (q = key; *q && k < sizeof var - 1; q++)
+				var[k++] = ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+				    (*q >= '0' && *q <= '9')) ? *q : '_';
+			var[k] = '\0';
+		}
+		cd = open_slice(cube, var, iv.start, gt, w, hh, &band, win, err);
+		if (cd) {
+			GDALRasterBandH cb = GDALGetRasterBand(cd, band);
+
+			b1 = read_window(sb, 0, 0, w, hh, &l1);
+			if (GDALGetRasterDataType(cb) == GDALGetRasterDataType(sb))
+				b2 = read_window(cb, win[0], win[1], w, hh, &l2);
+			GDALClose(cd);
+		}
+		GDALClose(src);
+		if (cd == NULL || b1 == NULL || b2 == NULL || l1 != l2 || memcmp(b1, b2, l1) != 0) {
+			free(b1);
+			free(b2);
+			if (cd == NULL)
+				mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+			else
+				mem_err_set(err, MEM_EITEM,
+				    "item '%s' asset '%s': its values in the cube differ from its file (another item of that date over it, or another data type); the item stays hot",
+				    e->id, key);
+			json_decref(next);
+			return -1;
+		}
+		slice_sum(b2, l2, sum);
+		free(b1);
+		free(b2);
+		if (json_object_get(a, "type"))
+			json_object_set(a, "warm:type", json_object_get(a, "type"));
+		json_object_set_new(a, "warm:file", json_string(mem_path_basename(h)));
+		json_object_set_new(a, "href", json_string("../cube.nc"));
+		json_object_set_new(a, "type", json_string("application/x-netcdf"));
+		json_object_set_new(a, "warm:variable", json_string(var));
+		json_object_set_new(a, "warm:datetime", json_string(dt));
+		json_object_set_new(a, "warm:band", json_integer(band));
+		gdal = mem_xasprintf("NETCDF:\"../cube.nc\":%s", var);
+		json_object_set_new(a, "warm:gdal", json_string(gdal));
+		free(gdal);
+		json_object_set_new(a, "warm:window", json_pack("[iiii]", win[0], win[1], w, hh));
+		json_object_set_new(a, "warm:transform", json_pack("[ffffff]", gt[0], gt[1], gt[2],
+		    gt[3], gt[4], gt[5]));
+		json_object_set_new(a, "warm:shape", json_pack("[ii]", hh, w));
+		if (has_nd)
+			json_object_set_new(a, "warm:nodata", json_real(nd));
+		json_object_set_new(a, "warm:checksum", json_string(sum));
+		json_object_del(a, "file:checksum");
+		json_object_del(a, "file:size");
+		json_object_set_new(a, "storage:tier", json_string("warm"));
+	}
+	mem_item_add_extension(next, MEM_EXT_STORAGE);
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	/* the item names the cube now: its files go */
+	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+		const char *h = mem_asset_href(a);
+		char *p;
+
+		if (!is_local(h))
+			continue;
+		p = mem_path_join(e->dir, h);
+		if (unlink(p) == 0)
+			n->removed++;
+		free(p);
+	}
+	json_decref(e->item);
+	e->item = next;
+	return 0;
+}
+
+/*
+ * Brings a warm item's warm:band and warm:window up to date with the cube
+ * (an append of an earlier date renumbers the steps, a wider extent moves
+ * the windows); the slice itself is found by warm:datetime and
+ * warm:transform, so an item not yet refreshed still verifies.
+ */
+static int
+refresh_warm(struct entry *e, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+	int changed = 0;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *var;
+		double gt[6], t;
+		int w, hh, band, win[2];
+		char *cube;
+		GDALDatasetH cd;
+		json_t *jw;
+
+		if (!is_local(h) || !asset_is_warm(a) || warm_where(a, gt, &w, &hh, &t, &var) < 0)
+			continue;
+		cube = mem_path_join(e->dir, h);
+		cd = open_slice(cube, var, t, gt, w, hh, &band, win, err);
+		free(cube);
+		if (cd == NULL) {
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
+		}
+		GDALClose(cd);
+		jw = json_pack("[iiii]", win[0], win[1], w, hh);
+		if (json_integer_value(json_object_get(a, "warm:band")) != band ||
+		    !json_equal(jw, json_object_get(a, "warm:window"))) {
+			json_object_set_new(a, "warm:band", json_integer(band));
+			json_object_set(a, "warm:window", jw);
+			changed = 1;
+		}
+		json_decref(jw);
+	}
+	if (changed && write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_decref(e->item);
+	e->item = next;
+	return 0;
+}
+
+static void
+tell(const struct mem_tier_opts *o, const struct mem_err *e)
+{
+	if (o->failed)
+		o->failed(o->failed_ctx, e);
+}
+
+/* Moves the selected hot items of the collection into its cube. */
+static void
+to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struct entry *es,
+    size_t ne, mem_tier_fn fn, void *ctx, struct mem_tier_moved *n, struct mem_err *err)
+{
+	char *cube = mem_path_join(cdir, "cube.nc");
+	struct mem_cube_opts co = { cube, 1, "mem-store tier" };
+	struct mem_cube *c = NULL;
+	int *in = mem_xcalloc(ne ? ne : 1, sizeof *in), changed = 0, any = 0;
+	size_t i;
+
+	for (i = 0; i < ne; i++) {
+		struct mem_err e2;
+		json_t *ai;
+
+		if (!es[i].selected || es[i].cold || es[i].object || !es[i].movable ||
+		    item_is_warm(es[i].item))
+			continue;
+		mem_err_clear(&e2);
+		if (warm_check(&es[i], &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+			continue;
+		}
+		if (o->dry_run) {
+			n->items++;
+			if (fn)
+				fn(ctx, coll, es[i].id, MEM_TIER_HOT, MEM_TIER_WARM);
+			continue;
+		}
+		if (c == NULL && (c = mem_cube_new(&co, &e2)) == NULL) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+			break;
+		}
+		ai = abs_item(&es[i]);
+		if (mem_cube_add(c, ai, &e2) < 0) {
+			mem_err_prefix(&e2, "'%s' cannot take it (the item stays hot)", cube);
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+		} else
+			in[i] = any = 1;
+		json_decref(ai);
+	}
+	if (any) {
+		struct mem_err e2;
+
+		mem_err_clear(&e2);
+		/* mem_cube_commit writes a temporary copy, fsyncs and renames it */
+		if (mem_cube_commit(c, &changed, &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			for (i = 0; i < ne; i++)
+				n->failed += in[i];
+			any = 0;
+		}
+	}
+	if (c)
+		mem_cube_free(c);
+	/* the items already warm, when the cube changed under them */
+	for (i = 0; i < ne && changed; i++) {
+		struct mem_err e2;
+
+		mem_err_clear(&e2);
+		if (es[i].warm && refresh_warm(&es[i], &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+		}
+	}
+	for (i = 0; i < ne && any; i++) {
+		struct mem_err e2;
+
+		if (!in[i])
+			continue;
+		mem_err_clear(&e2);
+		if (point_warm(&es[i], cube, n, &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+			continue;
+		}
+		n->items++;
+		if (fn)
+			fn(ctx, coll, es[i].id, MEM_TIER_HOT, MEM_TIER_WARM);
+	}
+	free(in);
+	free(cube);
+}
+
+/* Rebuilds a warm item's files from its slices (a COG each), then points it at them. */
+static int
+from_warm(struct entry *e, struct mem_err *err)
+{
+	json_t *next = json_deep_copy(e->item), *a;
+	const char *key;
+
+	json_object_foreach(json_object_get(next, "assets"), key, a) {
+		const char *h = mem_asset_href(a), *var, *want, *fname;
+		double gt[6], t, nd;
+		int w, hh, band, win[2], rc;
+		char *cube, *dst, sum[69];
+		GDALDatasetH cd, mem;
+		GDALRasterBandH cb, mb;
+		GDALDriverH drv = GDALGetDriverByName("MEM");
+		void *buf;
+		size_t len;
+		off_t size;
+
+		if (!is_local(h) || !asset_is_warm(a))
+			continue;
+		want = json_string_value(json_object_get(a, "warm:checksum"));
+		fname = json_string_value(json_object_get(a, "warm:file"));
+		if (warm_where(a, gt, &w, &hh, &t, &var) < 0 || want == NULL || fname == NULL ||
+		    strchr(fname, '/')) {
+			{
+				int rc_ = mem_err_set(err, MEM_EITEM, "item '%s' asset '%s': incomplete warm:* fields",
+			    e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
+		}
+		cube = mem_path_join(e->dir, h);
+		cd = open_slice(cube, var, t, gt, w, hh, &band, win, err);
+		free(cube);
+		if (cd == NULL) {
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
+		}
+		cb = GDALGetRasterBand(cd, band);
+		buf = read_window(cb, win[0], win[1], w, hh, &len);
+		if (buf)
+			slice_sum(buf, len, sum);
+		if (buf == NULL || strcasecmp(sum, want) != 0) {
+			free(buf);
+			GDALClose(cd);
+			mem_err_set(err, MEM_EITEM,
+			    "item '%s' asset '%s': its slice does not match its warm:checksum; not moved",
+			    e->id, key);
+			json_decref(next);
+			return -1;
+		}
+#if !CPL_IS_LSB
+		GDALSwapWords(buf, GDALGetDataTypeSizeBytes(GDALGetRasterDataType(cb)), w * hh,
+		    GDALGetDataTypeSizeBytes(GDALGetRasterDataType(cb)));
+#endif
+		mem = GDALCreate(drv, "", w, hh, 1, GDALGetRasterDataType(cb), NULL);
+		GDALSetGeoTransform(mem, gt);
+		GDALSetProjection(mem, GDALGetProjectionRef(cd));
+		mb = GDALGetRasterBand(mem, 1);
+		if (json_is_number(json_object_get(a, "warm:nodata"))) {
+			nd = json_number_value(json_object_get(a, "warm:nodata"));
+			GDALSetRasterNoDataValue(mb, nd);
+		}
+		rc = GDALRasterIO(mb, GF_Write, 0, 0, w, hh, buf, w, hh, GDALGetRasterDataType(cb), 0,
+		    0) == CE_None ? 0 : mem_err_set(err, MEM_EITEM, "cannot copy the slice");
+		free(buf);
+		GDALClose(cd);
+		dst = mem_path_join(e->dir, fname);
+		if (rc == 0)
+			rc = mem_raster_write_cog(mem, dst, NULL, err);
+		GDALClose(mem);
+		if (rc == 0)
+			rc = mem_file_checksum(dst, sum, &size, err);
+		free(dst);
+		if (rc < 0) {
+			{
+				int rc_ = mem_err_prefix(err, "item '%s' asset '%s'", e->id, key);
+
+				json_decref(next);
+				return rc_;
+			}
+		}
+		json_object_set_new(a, "href", json_string(fname));
+		if (json_object_get(a, "warm:type"))
+			json_object_set(a, "type", json_object_get(a, "warm:type"));
+		else
+			json_object_set_new(a, "type",
+			    json_string("image/tiff; application=geotiff; profile=cloud-optimized"));
+		json_object_set_new(a, "file:checksum", json_string(sum));
+		json_object_set_new(a, "file:size", json_integer((json_int_t)size));
+		json_object_set_new(a, "storage:tier", json_string("hot"));
+		{
+			static const char *const f[] = { "warm:type", "warm:file", "warm:variable",
+			    "warm:datetime", "warm:band", "warm:gdal", "warm:window", "warm:transform",
+			    "warm:shape", "warm:nodata", "warm:checksum" };
+
+			for (size_t k = 0; k < sizeof f / sizeof *f; k++)
+				json_object_del(a, f[k]);
+		}
+	}
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	json_decref(e->item);
+	e->item = next;
+	return 0;
+}
+
 /* Removes the archives of the collection that no item names, and a cold item's stray files. */
 static void
 collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_moved *n)
@@ -792,7 +1425,7 @@ collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_m
 		const char *key;
 		json_t *a;
 
-		if (!es[i].cold && !es[i].object)
+		if (!es[i].cold && !es[i].object && !es[i].warm)
 			continue;
 		/* the folder of an item whose files are elsewhere holds only its JSON */
 		if (!has_local_assets_here(es[i].item))
@@ -845,6 +1478,32 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 			;
 	mem_sweep_tmp(cdir);
 	ne = load_collection(o, coll, cdir, &es);
+	/* a warm item goes to the archive or the bucket by way of hot */
+	for (i = 0; i < ne && (o->to == MEM_TIER_COLD || o->to == MEM_TIER_OBJECT); i++) {
+		struct mem_err e2;
+		char date[11];
+
+		if (!es[i].warm || !es[i].selected)
+			continue;
+		if (o->dry_run) {
+			n->items++;
+			if (fn)
+				fn(ctx, coll, es[i].id, MEM_TIER_WARM, o->to);
+			continue;
+		}
+		mem_err_clear(&e2);
+		if (from_warm(&es[i], &e2) < 0) {
+			*err = e2;
+			tell(o, &e2);
+			n->failed++;
+			continue;
+		}
+		es[i].warm = 0;
+		es[i].movable = has_local_assets(es[i].item) &&
+		    mem_item_date(es[i].item, date, NULL) == 0;
+		if (es[i].movable)
+			snprintf(es[i].period, sizeof es[i].period, "%.7s", date);
+	}
 	for (i = 0; i < ne; i++) {
 		struct mem_err e2;
 		int from = es[i].object ? MEM_TIER_OBJECT : MEM_TIER_HOT;
@@ -865,6 +1524,27 @@ move_collection(const struct mem_tier_opts *o, const char *coll, mem_tier_fn fn,
 		n->items++;
 		if (fn)
 			fn(ctx, coll, es[i].id, (enum mem_tier)from, o->to);
+	}
+	if (o->to == MEM_TIER_WARM)
+		to_warm(o, coll, cdir, es, ne, fn, ctx, n, err);
+	for (i = 0; i < ne && o->to == MEM_TIER_HOT; i++) {
+		struct mem_err e2;
+
+		if (!es[i].warm || !es[i].selected)
+			continue;
+		if (!o->dry_run) {
+			mem_err_clear(&e2);
+			if (from_warm(&es[i], &e2) < 0) {
+				*err = e2;
+				tell(o, &e2);
+				n->failed++;
+				continue;
+			}
+			es[i].warm = 0;
+		}
+		n->items++;
+		if (fn)
+			fn(ctx, coll, es[i].id, MEM_TIER_WARM, MEM_TIER_HOT);
 	}
 	if (o->to == MEM_TIER_HOT) {
 		for (i = 0; i < ne; i++) {
@@ -938,9 +1618,6 @@ mem_tier_move(const struct mem_tier_opts *o, mem_tier_fn fn, void *ctx,
 	free(cat);
 	if (o->to == MEM_TIER_OBJECT && o->remote == NULL)
 		return mem_err_set(err, MEM_EUSAGE, "tier: the object store needs s3://BUCKET/PREFIX");
-	if (o->to == MEM_TIER_WARM)
-		return mem_err_set(err, MEM_EUSAGE,
-		    "tier: moving items to warm is not supported yet (use mem-store --cube FILE)");
 	nc = list_dir(o->dir, 1, &colls);
 	for (size_t i = 0; i < nc; i++)
 		move_collection(o, colls[i], fn, ctx, n, err);

@@ -11,6 +11,24 @@
  *       archive:format and archive:type; file:size and file:checksum stay
  *       those of the member.  HASH comes from the members, so an archive
  *       is never changed, only replaced by another.
+ * warm: single-band GeoTIFF assets are time slices of the collection's
+ *       datacube, DIR/COLLECTION/cube.nc (netCDF-4 CF-1.8, see cube.h),
+ *       appended to it.  The asset's href is ../cube.nc, type
+ *       application/x-netcdf, and warm:* fields say where: warm:variable,
+ *       warm:datetime (its time step, found by UTC day), warm:transform and
+ *       warm:shape (the item's geotransform and [rows, cols]: its window,
+ *       found from the cube's geotransform), warm:band and warm:window (the
+ *       GDAL band and [xoff, yoff, xsize, ysize] when written; warm:gdal is
+ *       the GDAL name NETCDF:"../cube.nc":VAR), warm:file, warm:type and
+ *       warm:nodata (the file it came from).  The cube's bytes change on
+ *       every append, so the asset has no file:checksum but warm:checksum:
+ *       the SHA-256 multihash ("1220" + hex) of the window's values in the
+ *       variable's data type, little-endian, row-major from the top row
+ *       (north up, as GDAL reads it).  Back to hot, the file is rebuilt as
+ *       a COG of the same values (new file:checksum and file:size); the
+ *       cube keeps the slice, which no item names any longer.  Only hot
+ *       items go warm; warm ones go cold or to the object store by way of
+ *       hot.
  * object: they are objects in an S3-compatible bucket,
  *       s3://BUCKET/PREFIX/COLLECTION/ID/FILE, and the href is that URL.
  * Each asset carries storage:tier (the STAC storage extension).
@@ -44,6 +62,9 @@ struct mem_tier_opts {
 	double accessed_before;	/* epoch seconds: items whose files were last read before; NAN: any */
 	const json_t *only;	/* when not NULL, an object with keys "COLLECTION/ID": those items only */
 	int dry_run;		/* say what would move, write nothing */
+	/* when not NULL, called with each item that cannot move to or from warm */
+	void (*failed)(void *ctx, const struct mem_err *err);
+	void *failed_ctx;
 };
 
 /* Called with each item moved (or that would be, with dry_run). */
@@ -64,6 +85,14 @@ struct mem_tier_moved {
  */
 int mem_tier_move(const struct mem_tier_opts *o, mem_tier_fn fn, void *ctx,
     struct mem_tier_moved *n, struct mem_err *err);
+
+/*
+ * The checksum of a warm asset's slice (see above): its values read from
+ * the cube file cube through GDAL, as a "1220..." SHA-256 multihash.
+ * Returns -1 with err when the cube or the slice cannot be read.
+ */
+int mem_tier_warm_slice(const char *cube, const json_t *asset, char sum[69],
+    struct mem_err *err);
 
 /* Parses an age such as 30d, 12h, 2w or 90m (minutes) or plain seconds into seconds. */
 int mem_tier_parse_age(const char *s, double *seconds, struct mem_err *err);

@@ -232,7 +232,6 @@ cmp -s cold.json cold2.json && ok "a rerun emits the same items" || not_ok "a re
 
 # usage
 check_exit "tier without --to exits 2" 2 mem-store tier out
-check_exit "--to warm exits 2" 2 mem-store tier out --to warm
 check_exit "a bad --older-than exits 2" 2 mem-store tier out --to cold --older-than 3x
 check_exit "a bad --accessed-before exits 2" 2 mem-store tier out --to cold --accessed-before yesterday
 check_exit "a directory without a catalog exits 2" 2 mem-store tier w --to cold
