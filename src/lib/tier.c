@@ -166,50 +166,8 @@ item_atime(const struct entry *e)
 	return t;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
-static size_t
-list_dir(const char *dir, int want_dirs, char ***out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0;
 
-	*out = NULL;
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		char *p;
-
-		if (de->d_name[0] == '.')
-			continue;
-		p = mem_path_join(dir, de->d_name);
-		if (stat(p, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))) {
-			names = mem_xrealloc(names, (n + 1) * sizeof *names);
-			names[n++] = mem_xstrdup(de->d_name);
-		}
-		free(p);
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof *names, cmp_str);
-	*out = names;
-	return n;
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
 
 static void
 entries_free(struct entry *e, size_t n)
@@ -229,7 +187,7 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
     struct entry **out)
 {
 	char **ids;
-	size_t nid = list_dir(cdir, 1, &ids), n = 0;
+	size_t nid = mem_list_dir(cdir, 1, &ids), n = 0;
 	struct entry *es = NULL;
 	double now = (double)time(NULL);
 
@@ -278,7 +236,7 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
 		if (e->selected && !isnan(o->accessed_before))
 			e->selected = item_atime(e) < o->accessed_before;
 	}
-	free_names(ids, nid);
+	mem_free_names(ids, nid);
 	*out = es;
 	return n;
 }
@@ -466,7 +424,7 @@ static void
 clean_cold_dir(struct entry *e, struct mem_tier_moved *n)
 {
 	char **files;
-	size_t nf = list_dir(e->dir, 0, &files);
+	size_t nf = mem_list_dir(e->dir, 0, &files);
 	char *jname = mem_xasprintf("%s.json", e->id);
 
 	for (size_t i = 0; i < nf; i++) {
@@ -480,7 +438,7 @@ clean_cold_dir(struct entry *e, struct mem_tier_moved *n)
 		free(p);
 	}
 	free(jname);
-	free_names(files, nf);
+	mem_free_names(files, nf);
 }
 
 /*
@@ -1418,7 +1376,7 @@ static void
 collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_moved *n)
 {
 	char **files;
-	size_t nf = list_dir(cdir, 0, &files);
+	size_t nf = mem_list_dir(cdir, 0, &files);
 	json_t *used = json_object();
 
 	for (size_t i = 0; i < ne; i++) {
@@ -1454,7 +1412,7 @@ collect_garbage(const char *cdir, struct entry *es, size_t ne, struct mem_tier_m
 		}
 	}
 	json_decref(used);
-	free_names(files, nf);
+	mem_free_names(files, nf);
 }
 
 /* Moves the selected items of one collection, then packs each month's cold items. */
@@ -1618,9 +1576,9 @@ mem_tier_move(const struct mem_tier_opts *o, mem_tier_fn fn, void *ctx,
 	free(cat);
 	if (o->to == MEM_TIER_OBJECT && o->remote == NULL)
 		return mem_err_set(err, MEM_EUSAGE, "tier: the object store needs s3://BUCKET/PREFIX");
-	nc = list_dir(o->dir, 1, &colls);
+	nc = mem_list_dir(o->dir, 1, &colls);
 	for (size_t i = 0; i < nc; i++)
 		move_collection(o, colls[i], fn, ctx, n, err);
-	free_names(colls, nc);
+	mem_free_names(colls, nc);
 	return 0;
 }
