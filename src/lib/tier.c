@@ -286,6 +286,39 @@ write_item(const char *path, const json_t *v, struct mem_err *err)
 }
 
 /*
+ * Writes next as e's item (atomically) and makes it e's: 0, or -1 with next
+ * freed and e left as it was.  With drop_local, the files the old item named
+ * in its folder go once the new one is in place (n->removed counts them).
+ */
+static int
+replace_item(struct entry *e, json_t *next, int drop_local, struct mem_tier_moved *n,
+    struct mem_err *err)
+{
+	const char *key;
+	json_t *a;
+
+	if (write_item(e->jpath, next, err) < 0) {
+		json_decref(next);
+		return -1;
+	}
+	if (drop_local)
+		json_object_foreach(json_object_get(e->item, "assets"), key, a) {
+			const char *h = mem_asset_href(a);
+			char *p;
+
+			if (!is_local(h))
+				continue;
+			p = mem_path_join(e->dir, h);
+			if (unlink(p) == 0)
+				n->removed++;
+			free(p);
+		}
+	json_decref(e->item);
+	e->item = next;
+	return 0;
+}
+
+/*
  * The members of the group's items, checked against the checksums their
  * items state; an item whose file is missing or changed is left out of
  * the group (and counted failed), so no broken file goes cold.
@@ -544,13 +577,10 @@ point:
 			    aname, starts[k], m[k].size);
 		}
 		mem_item_add_extension(next, MEM_EXT_STORAGE);
-		if (write_item(e->jpath, next, err) < 0) {
-			json_decref(next);
+		if (replace_item(e, next, 0, n, err) < 0) {
 			n->failed++;
 			continue;
 		}
-		json_decref(e->item);
-		e->item = next;
 		e->cold = 1;
 		if (!was_cold) {
 			n->items++;
@@ -614,12 +644,8 @@ restore(struct entry *e, struct mem_err *err)
 		json_object_set_new(a, "storage:tier", json_string("hot"));
 	}
 	mem_item_add_extension(next, MEM_EXT_STORAGE);
-	if (write_item(e->jpath, next, err) < 0) {
-		json_decref(next);
+	if (replace_item(e, next, 0, NULL, err) < 0)
 		return -1;
-	}
-	json_decref(e->item);
-	e->item = next;
 	e->cold = 0;
 	return 0;
 }
@@ -670,23 +696,8 @@ to_object(const struct mem_tier_opts *o, const char *coll, struct entry *e,
 		}
 	}
 	mem_item_add_extension(next, MEM_EXT_STORAGE);
-	if (write_item(e->jpath, next, err) < 0) {
-		json_decref(next);
+	if (replace_item(e, next, 1, n, err) < 0)
 		return -1;
-	}
-	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
-		const char *h = mem_asset_href(a);
-		char *local;
-
-		if (!is_local(h))
-			continue;
-		local = mem_path_join(e->dir, h);
-		if (unlink(local) == 0)
-			n->removed++;
-		free(local);
-	}
-	json_decref(e->item);
-	e->item = next;
 	e->object = 1;
 	return 0;
 }
@@ -730,8 +741,7 @@ from_object(struct entry *e, struct mem_tier_moved *n, struct mem_err *err)
 		json_object_set_new(a, "href", json_string(fname));
 		json_object_set_new(a, "storage:tier", json_string("hot"));
 	}
-	if (write_item(e->jpath, next, err) < 0) {
-		json_decref(next);
+	if (replace_item(e, next, 0, n, err) < 0) {
 		json_decref(gone);
 		return -1;
 	}
@@ -739,8 +749,6 @@ from_object(struct entry *e, struct mem_tier_moved *n, struct mem_err *err)
 		if (VSIUnlink(json_string_value(v)) == 0)
 			n->removed++;
 	json_decref(gone);
-	json_decref(e->item);
-	e->item = next;
 	e->object = 0;
 	return 0;
 }
@@ -1082,25 +1090,7 @@ point_warm(struct entry *e, const char *cube, struct mem_tier_moved *n, struct m
 		json_object_set_new(a, "storage:tier", json_string("warm"));
 	}
 	mem_item_add_extension(next, MEM_EXT_STORAGE);
-	if (write_item(e->jpath, next, err) < 0) {
-		json_decref(next);
-		return -1;
-	}
-	/* the item names the cube now: its files go */
-	json_object_foreach(json_object_get(e->item, "assets"), key, a) {
-		const char *h = mem_asset_href(a);
-		char *p;
-
-		if (!is_local(h))
-			continue;
-		p = mem_path_join(e->dir, h);
-		if (unlink(p) == 0)
-			n->removed++;
-		free(p);
-	}
-	json_decref(e->item);
-	e->item = next;
-	return 0;
+	return replace_item(e, next, 1, n, err);	/* the item names the cube now: its files go */
 }
 
 /*
@@ -1362,13 +1352,7 @@ from_warm(struct entry *e, struct mem_err *err)
 				json_object_del(a, f[k]);
 		}
 	}
-	if (write_item(e->jpath, next, err) < 0) {
-		json_decref(next);
-		return -1;
-	}
-	json_decref(e->item);
-	e->item = next;
-	return 0;
+	return replace_item(e, next, 0, NULL, err);
 }
 
 /* Removes the archives of the collection that no item names, and a cold item's stray files. */
