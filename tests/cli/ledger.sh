@@ -179,7 +179,13 @@ while [ $n -lt 400 ] && [ $killed -eq 0 ]; do
 	pids=$(ps -o pid= -g "$(cat w1.pid)" 2>/dev/null | tr -d ' ' | tr '\n' ' ')
 	for o in $($ETCDCTL get --prefix --print-value-only run2-$$/claim/ 2>/dev/null); do
 		p=$(echo "$o" | cut -d: -f2)
-		case " $pids " in *" $p "*) kill -9 "-$(cat w1.pid)"; killed=1; held=$($ETCDCTL get --prefix --keys-only run2-$$/claim/ | grep -c .); break ;; esac
+		# (set -e: the group may be gone already, and the claims done: neither is an error)
+		case " $pids " in *" $p "*)
+			kill -9 "-$(cat w1.pid)" 2>/dev/null || true
+			killed=1
+			held=$($ETCDCTL get --prefix --keys-only run2-$$/claim/ | grep -c . || true)
+			break ;;
+		esac
 	done
 	n=$((n + 1))
 	sleep 0.05
