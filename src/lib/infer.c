@@ -243,6 +243,27 @@ struct run {
 	struct slot *sl;
 };
 
+/*
+ * The input whose grid the run computes on: the finest band (coarser ones,
+ * B8A or SCL at 20 m, are resampled onto it); -1 when a band covers another
+ * area.
+ */
+static int
+grid_input(const struct run *r, const json_t *item, struct mem_err *err)
+{
+	int ref = 0;
+
+	for (int i = 1; i < r->nin; i++)
+		if (r->in[i].w > r->in[ref].w)
+			ref = i;
+	for (int i = 0; i < r->nin; i++)
+		if (!same_grid(r->in[ref].ds, r->in[i].ds))
+			return mem_err_set(err, MEM_EITEM,
+			    "item '%s': bands '%s' and '%s' cover different areas", mem_item_id(item),
+			    r->in[ref].b.asset_key, r->in[i].b.asset_key);
+	return ref;
+}
+
 /* The input for band name (or one of its aliases), opened once per band. */
 static int
 add_input(struct run *r, const json_t *item, const char *name, int nearest, struct mem_err *err)
@@ -809,16 +830,8 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		mem_err_set(err, MEM_EITEM, "item '%s': the stages read no band", mem_item_id(item));
 		goto done;
 	}
-	/* the finest band is the grid: coarser ones (B8A, SCL at 20 m) are resampled onto it */
-	for (int i = 1; i < r.nin; i++)
-		if (r.in[i].w > r.in[ref].w)
-			ref = i;
-	for (int i = 0; i < r.nin; i++)
-		if (!same_grid(r.in[ref].ds, r.in[i].ds)) {
-			mem_err_set(err, MEM_EITEM, "item '%s': bands '%s' and '%s' cover different areas",
-			    mem_item_id(item), r.in[ref].b.asset_key, r.in[i].b.asset_key);
-			goto done;
-		}
+	if ((ref = grid_input(&r, item, err)) < 0)
+		goto done;
 	w = r.in[ref].w;
 	h = r.in[ref].h;
 	GDALGetGeoTransform(r.in[ref].ds, gt);
@@ -1100,15 +1113,8 @@ mem_infer_read_bands(const json_t *item, char *const *names, int nb, float **out
 	for (int i = 0; i < nb && i < MAX_INPUTS; i++)
 		if ((idx[i] = add_input(&r, item, names[i], 0, err)) < 0)
 			goto done;
-	for (int i = 1; i < r.nin; i++)
-		if (r.in[i].w > r.in[ref].w)
-			ref = i;
-	for (int i = 0; i < r.nin; i++)
-		if (!same_grid(r.in[ref].ds, r.in[i].ds)) {
-			mem_err_set(err, MEM_EITEM, "item '%s': bands '%s' and '%s' cover different areas",
-			    mem_item_id(item), r.in[ref].b.asset_key, r.in[i].b.asset_key);
-			goto done;
-		}
+	if ((ref = grid_input(&r, item, err)) < 0)
+		goto done;
 	*w = r.in[ref].w;
 	*h = r.in[ref].h;
 	if ((double)*w * *h > 1e8) {

@@ -36,7 +36,7 @@
 #include "tar.h"
 #include "tier.h"
 
-static int item_is_warm(const json_t *item);
+static int asset_is_warm(const json_t *a);
 
 static const char *const tier_names[] = { "hot", "warm", "cold", "object" };
 
@@ -98,13 +98,20 @@ is_local(const char *href)
 }
 
 static int
-item_is_cold(const json_t *item)
+asset_is_cold(const json_t *a)
+{
+	return json_object_get(a, "archive:href") != NULL;
+}
+
+/* 1 when any of the item's assets is one pred accepts. */
+static int
+any_asset(const json_t *item, int (*pred)(const json_t *))
 {
 	const char *key;
 	json_t *a;
 
 	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
-		if (json_object_get(a, "archive:href"))
+		if (pred(a))
 			return 1;
 	return 0;
 }
@@ -117,18 +124,6 @@ is_object(const json_t *a)
 	return h && mem_objstore_is_url(h) &&
 	    strcmp(json_string_value(json_object_get(a, "storage:tier")) ?
 	    json_string_value(json_object_get(a, "storage:tier")) : "", "object") == 0;
-}
-
-static int
-item_is_object(const json_t *item)
-{
-	const char *key;
-	json_t *a;
-
-	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
-		if (is_object(a))
-			return 1;
-	return 0;
 }
 
 static int
@@ -214,9 +209,9 @@ load_collection(const struct mem_tier_opts *o, const char *coll, const char *cdi
 		e->dir = dir;
 		e->jpath = jpath;
 		e->item = item;
-		e->cold = item_is_cold(item);
-		e->object = item_is_object(item);
-		e->warm = item_is_warm(item);
+		e->cold = any_asset(item, asset_is_cold);
+		e->object = any_asset(item, is_object);
+		e->warm = any_asset(item, asset_is_warm);
 		e->movable = !e->warm && has_local_assets(item) && mem_item_date(item, date, NULL) == 0;
 		if (e->movable)
 			snprintf(e->period, sizeof e->period, "%.7s", date);
@@ -766,18 +761,6 @@ asset_is_warm(const json_t *a)
 	return t && strcmp(t, "warm") == 0 && json_object_get(a, "warm:variable");
 }
 
-static int
-item_is_warm(const json_t *item)
-{
-	const char *key;
-	json_t *a;
-
-	json_object_foreach(json_object_get((json_t *)item, "assets"), key, a)
-		if (asset_is_warm(a))
-			return 1;
-	return 0;
-}
-
 /* Reads the band's window as its data type, little-endian, row-major (north up). */
 static void *
 read_window(GDALRasterBandH b, int x, int y, int w, int h, size_t *len)
@@ -1169,7 +1152,7 @@ to_warm(const struct mem_tier_opts *o, const char *coll, const char *cdir, struc
 		json_t *ai;
 
 		if (!es[i].selected || es[i].cold || es[i].object || !es[i].movable ||
-		    item_is_warm(es[i].item))
+		    any_asset(es[i].item, asset_is_warm))
 			continue;
 		mem_err_clear(&e2);
 		if (warm_check(&es[i], &e2) < 0) {
