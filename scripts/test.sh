@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh - run every test on this machine: installs what the tests need,
-# builds, runs `make check`, then the same suite built with ASan and UBSan,
+# builds, runs `make check`, then the unit and CLI tests (less the deployment
+# tests, see below) built with ASan and UBSan,
 # then a build with --enable-cuda when nvcc is here (the CUDA kernels must
 # compile; without a GPU the tests take the CPU path), then `make distcheck`.
 #
@@ -39,7 +40,12 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 
 run_check _build "make check" ""
 if [ "${MEM_TEST_QUICK:-0}" != 1 ]; then
-	run_check _build-san "make check under ASan and UBSan" "" --enable-sanitizers
+	# every unit and CLI test of the C code; the deploy-*.sh tests drive the
+	# deployment shell scripts, etcd and Slurm (minutes under ASan), and the
+	# C code they reach (the tools' ledger, mem-run) has its own tests here
+	# (ledger.sh, run-*.sh), so they run once, in the first suite
+	run_check _build-san "make check under ASan and UBSan" \
+		'$(check_PROGRAMS) $(filter-out tests/cli/deploy%,$(CLI_TESTS))' --enable-sanitizers
 	if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 		# the suites that reach the CUDA code: the kernels' unit tests and mem-infer
 		run_check _build-cuda "make check of a --enable-cuda build" \
