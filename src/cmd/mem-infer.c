@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ static const char usage[] =
 "                          -s cloudmask:dilate=2 -s ndvi:mask=cloudmask\n"
 "                          -s 'expr:water=ndwi > 0.2 && nir < 0.15'\n"
 "      --list-stages       list the stages, their parameters and outputs\n"
-"      --device DEV        auto, cpu or cuda (default auto)\n"
+"      --device DEV        auto, cpu, cuda, or cuda:N for GPU N from 0\n"
+"                          (default auto)\n"
 "      --co KEY=VALUE      GeoTIFF creation option for results (repeatable;\n"
 "                          default COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3,\n"
 "                          256x256 tiles)\n"
@@ -257,7 +259,7 @@ main(int argc, char **argv)
 	struct mem_err err;
 	struct mem_train_opts tr;
 	char **bands = NULL;
-	int opt;
+	int opt, cuda_index = -1;
 
 	mem_cli_init(&cli, "mem-infer", argc, argv);
 	memset(&run, 0, sizeof run);
@@ -290,8 +292,20 @@ main(int argc, char **argv)
 				run.o.device = MEM_DEVICE_CPU;
 			else if (strcmp(optarg, "cuda") == 0)
 				run.o.device = MEM_DEVICE_CUDA;
-			else
-				mem_cli_usage_error(&cli, "unknown device '%s' (auto, cpu, cuda)", optarg);
+			else if (strncmp(optarg, "cuda:", 5) == 0) {
+				char *end;
+				long n;
+
+				errno = 0;
+				n = strtol(optarg + 5, &end, 10);
+				if (optarg[5] < '0' || optarg[5] > '9' || *end || errno || n > 1023)
+					mem_cli_usage_error(&cli, "invalid --device '%s': expected "
+					    "cuda:N with N a device number from 0", optarg);
+				run.o.device = MEM_DEVICE_CUDA;
+				cuda_index = (int)n;
+			} else
+				mem_cli_usage_error(&cli, "unknown device '%s' (auto, cpu, cuda, "
+				    "cuda:N)", optarg);
 			break;
 		case OPT_LLM_ENDPOINT:
 			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
@@ -383,6 +397,10 @@ main(int argc, char **argv)
 		run.o.llm = &run.llm;
 		mem_http_global_init();
 	}
+	/* cuda:N with no GPU at all fails as cuda does, when the first item runs */
+	if (cuda_index >= 0 && mem_kern_cuda_available() && mem_kern_cuda_select(cuda_index) < 0)
+		mem_cli_usage_error(&cli, "--device cuda:%d: this machine has %d CUDA device(s), "
+		    "numbered from 0", cuda_index, mem_kern_cuda_count());
 #ifdef HAVE_CUDA
 	/* built for the GPU but none here: say so once, then use the CPU */
 	if (run.o.device == MEM_DEVICE_AUTO && !mem_kern_cuda_available())
@@ -392,7 +410,12 @@ main(int argc, char **argv)
 		omp_set_num_threads(cli.jobs);
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
-	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
+	mem_err_clear(&err);
+	/* GDAL would warn about a bad option and write the files without it */
+	if (run.o.co && mem_raster_check_options("GTiff", run.o.co, &err) < 0)
+		mem_cli_error(&cli, &err);
+	else
+		mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
 	if (chain.pairs)
 		run_pairs(&cli, &run);
 	if (run.nresults > 0) {

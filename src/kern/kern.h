@@ -217,6 +217,14 @@ double mem_kern_accuracy(const struct mem_kern_model *m, const float *x, const i
 
 /* 1 when a CUDA device can run the kernels (always 0 in a CPU-only build). */
 int mem_kern_cuda_available(void);
+/* How many CUDA devices there are (0 in a CPU-only build). */
+int mem_kern_cuda_count(void);
+/*
+ * Makes device dev (0 to count - 1) the one every thread's kernels run on
+ * from now on (--device cuda:N).  Returns 0, or -1 when there is no such
+ * device.
+ */
+int mem_kern_cuda_select(int dev);
 
 /*
  * The same NDVI on the GPU: copies in, computes, copies out, in batches

@@ -16,6 +16,19 @@ mem_kern_cuda_available(void)
 	return 0;
 }
 
+int
+mem_kern_cuda_count(void)
+{
+	return 0;
+}
+
+int
+mem_kern_cuda_select(int dev)
+{
+	(void)dev;
+	return -1;
+}
+
 void *
 mem_kern_cuda_host_alloc(size_t bytes)
 {

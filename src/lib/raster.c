@@ -303,24 +303,31 @@ commit_dataset(GDALDatasetH out, char *tmp, const char *path, enum mem_status st
 }
 
 int
-mem_raster_check_cog_options(char **opts, struct mem_err *err)
+mem_raster_check_options(const char *driver, char **opts, struct mem_err *err)
 {
-	GDALDriverH drv = GDALGetDriverByName("COG");
+	GDALDriverH drv = GDALGetDriverByName(driver);
 	int ok;
 
 	if (drv == NULL)
-		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no COG driver (GDAL >= 3.1 needed)");
+		return mem_err_set(err, MEM_EUSAGE, "this GDAL has no %s driver%s", driver,
+		    strcmp(driver, "COG") == 0 ? " (GDAL >= 3.1 needed)" : "");
 	if (opts == NULL)
 		return 0;
-	/* GDAL warns about the bad option and would then write a COG without it */
+	/* GDAL warns about the bad option and would then write the file without it */
 	CPLErrorReset();
 	CPLPushErrorHandler(CPLQuietErrorHandler);
 	ok = GDALValidateCreationOptions(drv, (CSLConstList)opts);
 	CPLPopErrorHandler();
 	if (!ok)
 		return mem_err_set(err, MEM_EUSAGE, "invalid --co: %s",
-		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "refused by the COG driver");
+		    *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "refused by the driver");
 	return 0;
+}
+
+int
+mem_raster_check_cog_options(char **opts, struct mem_err *err)
+{
+	return mem_raster_check_options("COG", opts, err);
 }
 
 int

@@ -55,6 +55,8 @@ int mem_raster_write_cog(GDALDatasetH src, const char *path, char **opts, struct
  * driver: an unknown key or a value it does not take fails with MEM_EUSAGE.
  */
 int mem_raster_check_cog_options(char **opts, struct mem_err *err);
+/* The same against any GDAL driver, by its short name ("GTiff"). */
+int mem_raster_check_options(const char *driver, char **opts, struct mem_err *err);
 
 /*
  * Returns a new in-memory VRT mosaic of the rasters at hrefs (NULL-terminated;

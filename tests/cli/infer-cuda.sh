@@ -149,4 +149,21 @@ else
 	res=$(compare cuda.json auto.json)
 	[ "$res" = same ] && ok "--device auto uses the GPU's path" || not_ok "auto vs cuda: $res"
 fi
+# cuda:N: a device by its number
+if [ "$rc" -eq 0 ]; then
+	run cuda:0 wcuda0 > cuda0.json 2> cuda0.err && res=$(compare cuda.json cuda0.json) || res="exit $?: $(cat cuda0.err)"
+	[ "$res" = same ] && ok "--device cuda:0 is the first GPU" || not_ok "cuda:0 vs cuda: $res"
+	e=$(mem-infer --device cuda:1000 -s ndvi < scene.json 2>&1 >/dev/null) && r=0 || r=$?
+	[ "$r" -eq 2 ] && printf '%s' "$e" | grep -q "this machine has [0-9]* CUDA device" &&
+		ok "--device cuda:1000 exits 2: no such device" || not_ok "--device cuda:1000: exit $r, $e"
+else
+	e=$(run cuda:0 wcuda0 2>&1 >/dev/null) && r=0 || r=$?
+	[ "$r" -eq 2 ] && printf '%s' "$e" | grep -q -- "--device cuda:" &&
+		ok "--device cuda:0 without a GPU exits 2 as cuda does" || not_ok "--device cuda:0: exit $r, $e"
+fi
+for bad in cuda:x cuda: cuda:-1 gpu; do
+	e=$(mem-infer --device "$bad" -s ndvi < scene.json 2>&1 >/dev/null) && r=0 || r=$?
+	[ "$r" -eq 2 ] && printf '%s' "$e" | grep -q -- "'$bad'" &&
+		ok "--device $bad is refused (exit 2, names it)" || not_ok "--device $bad: exit $r, $e"
+done
 done_testing

@@ -93,6 +93,12 @@ msg=$(stderr_of mem-infer -s nope)
 case $msg in *"unknown stage 'nope'"*) ok "the unknown stage is named" ;; *) not_ok "unknown stage message: $msg" ;; esac
 check_exit "an unknown device exits 2" 2 mem-infer -s ndvi --device tpu < scene.json
 check_exit "a bad --co exits 2" 2 mem-infer -s ndvi --co COMPRESS < scene.json
+# an option GTiff does not know, or a value it does not take: refused, nothing written
+for co in NO_SUCH_OPTION=1 COMPRESS=NOPE; do
+	msg=$(mem-infer -s ndvi --co "$co" --workdir wco < scene.json 2>&1 >/dev/null) && rc=0 || rc=$?
+	[ "$rc" -eq 2 ] && printf '%s' "$msg" | grep -q "invalid --co: .*${co%%=*}" && [ ! -e wco ] &&
+		ok "--co $co exits 2, names it, writes nothing" || not_ok "--co $co: exit $rc: $msg; $(ls wco 2>&1)"
+done
 if mem-infer --version | grep -q 'CUDA kernels: not built'; then
 	check_exit "--device cuda without CUDA support exits 2" 2 mem-infer -s ndvi --device cuda --workdir w3 < scene.json
 elif ! nvidia-smi -L >/dev/null 2>&1; then

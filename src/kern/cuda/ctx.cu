@@ -15,6 +15,7 @@
 
 static thread_local struct mem_cuda_ctx *ctx;
 static thread_local int ctx_failed;
+static int device;	/* the device every thread's context is made on */
 
 int
 mem_cuda_check(cudaError_t e)
@@ -42,6 +43,27 @@ mem_kern_cuda_available(void)
 	return avail;
 }
 
+extern "C" int
+mem_kern_cuda_count(void)
+{
+	int n = 0;
+
+	if (!mem_kern_cuda_available() || cudaGetDeviceCount(&n) != cudaSuccess) {
+		cudaGetLastError();
+		return 0;
+	}
+	return n;
+}
+
+extern "C" int
+mem_kern_cuda_select(int dev)
+{
+	if (dev < 0 || dev >= mem_kern_cuda_count())
+		return -1;
+	device = dev;
+	return mem_cuda_check(cudaSetDevice(dev));
+}
+
 struct mem_cuda_ctx *
 mem_cuda_ctx(void)
 {
@@ -50,6 +72,12 @@ mem_cuda_ctx(void)
 	if (ctx || ctx_failed)
 		return ctx;
 	if (!mem_kern_cuda_available()) {
+		ctx_failed = 1;
+		return NULL;
+	}
+	/* the current device is per host thread: each worker thread sets it */
+	if (cudaSetDevice(device) != cudaSuccess) {
+		cudaGetLastError();
 		ctx_failed = 1;
 		return NULL;
 	}
@@ -180,7 +208,7 @@ mem_kern_cuda_copy_bw(size_t bytes, double *h2d, double *d2h, double *d2d)
 	int rc = -1;
 
 	*h2d = *d2h = *d2d = 0;
-	if (!mem_kern_cuda_available())
+	if (!mem_kern_cuda_available() || cudaSetDevice(device) != cudaSuccess)
 		return -1;
 	if (cudaHostAlloc(&h, bytes, cudaHostAllocDefault) != cudaSuccess ||
 	    cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess ||
