@@ -34,7 +34,7 @@ EP=http://127.0.0.1:$port
 AWS_ACCESS_KEY_ID=S3RVER
 AWS_SECRET_ACCESS_KEY=S3RVER
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-demo
+demo --size 512
 mem-fetch demo/catalog.json --assets red,nir,scl --workdir w > scene.json
 mem-infer -s ndvi --workdir w < scene.json > res.json
 
