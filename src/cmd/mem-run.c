@@ -1,6 +1,8 @@
 /*
  * mem-run - run a recipe: fetch | tile | infer | store on this host with a
- * manifest per stage in a run directory, or as a Slurm array job.
+ * manifest per stage in a run directory, as one worker of a consensus run
+ * (--ledger: the tools share the items through etcd), or as a Slurm array
+ * job.
  *
  * Written in C over libmemories rather than as a shell script so that the
  * recipe is checked by the very parsers the programs use (grid, composite,
@@ -23,6 +25,7 @@ static const char usage[] =
 "Usage: mem-run [OPTION]... RECIPE\n"
 "       mem-run --slurm [--tasks N] [OPTION]... RECIPE\n"
 "       mem-run --slurm --resubmit-failed RUN_DIR\n"
+"       mem-run --ledger URL [--worker ID] [OPTION]... RECIPE\n"
 "Run the recipe RECIPE (a YAML file: area, dates, source, grid, stages,\n"
 "outputs) as mem-fetch | mem-tile | mem-infer | mem-store, each stage\n"
 "writing its manifest in the run directory, so that a rerun skips the\n"
@@ -51,16 +54,30 @@ static const char usage[] =
 "                          job writes it, summed over the tasks\n"
 "      --summary FILE      write the run record (commands, versions, input ids)\n"
 "                          with each stage's totals as JSON\n"
+"      --ledger URL        run as one worker of a consensus run: every stage\n"
+"                          gets --ledger URL (etcd://H:P[,H:P...]/PREFIX, or\n"
+"                          etcds:// for TLS), so the workers sharing the run\n"
+"                          directory and URL do each item once; default\n"
+"                          $MEM_LEDGER, else the recipe's run.ledger\n"
+"      --worker ID         this worker's name: its manifests, stamps, record and\n"
+"                          lock go to RUN_DIR/workers/ID/ (default: the short\n"
+"                          host name); a second process with the same ID exits 75\n"
+"      --ledger-cacert FILE, --ledger-cert FILE, --ledger-key FILE\n"
+"                          passed to every stage (by name; also\n"
+"                          $MEM_LEDGER_CACERT, _CERT, _KEY)\n"
+"      --ledger-ttl S      passed to every stage: lease seconds (default 10)\n"
+"      --ledger-timeout S  passed to every stage: give up (exit 75) when no etcd\n"
+"                          member answers for S seconds (default 60)\n"
 "  -q, --quiet             no notes on standard error\n"
 "  -h, --help              show this help and exit\n"
 "  -V, --version           show the version and exit\n"
 "\n"
 "Exit status: 0 all done, 1 some items failed, 2 usage error or bad recipe,\n"
-"75 temporary failure (another run holds the lock, a stage could not\n"
-"reach its source, a Slurm command failed). See mem-run(1).\n";
+"75 temporary failure (another run or worker holds the lock, a stage could\n"
+"not reach its source or the ledger, a Slurm command failed). See mem-run(1).\n";
 
 enum { O_RUN_DIR = 2000, O_WAIT, O_FORCE, O_SLURM, O_TASKS, O_RESUBMIT, O_TASK, O_MERGE, O_METRICS,
-	O_SUMMARY };
+	O_SUMMARY, O_WORKER };
 
 static const struct option longopts[] = {
 	{ "dry-run", no_argument, NULL, 'n' },
@@ -74,6 +91,13 @@ static const struct option longopts[] = {
 	{ "merge", no_argument, NULL, O_MERGE },
 	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "summary", required_argument, NULL, O_SUMMARY },
+	{ "ledger", required_argument, NULL, OPT_LEDGER },
+	{ "ledger-cacert", required_argument, NULL, OPT_LEDGER_CACERT },
+	{ "ledger-cert", required_argument, NULL, OPT_LEDGER_CERT },
+	{ "ledger-key", required_argument, NULL, OPT_LEDGER_KEY },
+	{ "ledger-ttl", required_argument, NULL, OPT_LEDGER_TTL },
+	{ "ledger-timeout", required_argument, NULL, OPT_LEDGER_TIMEOUT },
+	{ "worker", required_argument, NULL, O_WORKER },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -125,7 +149,7 @@ main(int argc, char **argv)
 	struct mem_run run;
 	struct mem_err err;
 	struct say_ctx sc = { 0, 0 };
-	const char *run_dir = NULL;
+	const char *run_dir = NULL, *worker = NULL, *ledger_opt = NULL;
 	char *bindir, *self, *recipe_path = NULL, *metrics = NULL, *summary = NULL;
 	int opt, wait = 0, force = 0, slurm = 0, tasks = 0, resubmit = 0, merge = 0;
 	int shard = -1, nshards = 0, rc;
@@ -184,6 +208,35 @@ main(int argc, char **argv)
 			free(summary);
 			summary = mem_path_absolute(optarg);
 			break;
+		case OPT_LEDGER: {
+			struct mem_err e;
+
+			if (mem_ledger_parse(optarg, &e) < 0)
+				mem_cli_usage_error(&cli, "--ledger: %s", e.msg);
+			cli.ledger_opts.url = optarg;
+			ledger_opt = "--ledger";
+			break;
+		}
+		case OPT_LEDGER_CACERT:
+		case OPT_LEDGER_CERT:
+		case OPT_LEDGER_KEY:
+		case OPT_LEDGER_TTL:
+		case OPT_LEDGER_TIMEOUT:
+			mem_cli_common_option(&cli, opt, optarg);
+			if (ledger_opt == NULL)
+				ledger_opt = opt == OPT_LEDGER_CACERT ? "--ledger-cacert" :
+					     opt == OPT_LEDGER_CERT ? "--ledger-cert" :
+					     opt == OPT_LEDGER_KEY ? "--ledger-key" :
+					     opt == OPT_LEDGER_TTL ? "--ledger-ttl" : "--ledger-timeout";
+			break;
+		case O_WORKER: {
+			struct mem_err e;
+
+			if (mem_run_worker_check(optarg, &e) < 0)
+				mem_cli_usage_error(&cli, "--worker: %s", e.msg);
+			worker = optarg;
+			break;
+		}
 		default:
 			fprintf(stderr, "Try 'mem-run --help' for more information.\n");
 			return MEM_EUSAGE;
@@ -196,6 +249,8 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "--resubmit-failed goes with --slurm");
 	if ((resubmit || merge || nshards) && run_dir)
 		mem_cli_usage_error(&cli, "--run-dir does not go with --task, --merge or --resubmit-failed");
+	if (ledger_opt && (slurm || merge || nshards))
+		mem_cli_usage_error(&cli, "%s does not go with --slurm, --task or --merge", ledger_opt);
 	if (resubmit || merge || nshards) {
 		/* the argument is a run directory: its recipe.yaml is the recipe as submitted */
 		run_dir = argv[optind];
@@ -213,8 +268,20 @@ main(int argc, char **argv)
 		return mem_cli_exit(&cli);
 	}
 	free(recipe_path);
+	/* the ledger: --ledger, else $MEM_LEDGER, else the recipe's run.ledger */
+	if (cli.ledger_opts.url == NULL && !(slurm || merge || nshards))
+		cli.ledger_opts.url = r.ledger;
+	if (cli.ledger_opts.url && mem_ledger_parse(cli.ledger_opts.url, &err) < 0)
+		mem_cli_usage_error(&cli, "MEM_LEDGER: %s", err.msg); /* the others are checked */
+	if (cli.ledger_opts.url == NULL && (worker || ledger_opt))
+		mem_cli_usage_error(&cli, "%s goes with --ledger", worker ? "--worker" : ledger_opt);
 	bindir = find_bindir(&self);
 	mem_run_init(&run, &r, run_dir);
+	if (cli.ledger_opts.url && !(slurm || merge || nshards)) {
+		run.ledger = cli.ledger_opts;
+		if (mem_run_worker(&run, worker, &err) < 0)
+			mem_cli_usage_error(&cli, "%s", err.msg);
+	}
 	run.bindir = bindir;
 	run.self = self;
 	run.dry_run = sc.dry_run;

@@ -16,6 +16,7 @@
 
 #include "grid.h"
 #include "item.h"
+#include "ledger.h"
 #include "recipe.h"
 #include "stage.h"
 #include "tile.h"
@@ -241,6 +242,15 @@ run_key(struct ctx *c, struct mem_recipe *r, const char *k, yaml_node_t *v)
 	}
 	if (strcmp(k, "mem") == 0)
 		return get_string(c, "run.mem", v, &r->mem);
+	if (strcmp(k, "ledger") == 0) {
+		struct mem_err e;
+
+		if (get_string(c, "run.ledger", v, &r->ledger) < 0)
+			return -1;
+		if (mem_ledger_parse(r->ledger, &e) < 0)
+			return bad(c, "run.ledger", "%s", e.msg);
+		return 0;
+	}
 	return unknown(c, "run", k);
 }
 
@@ -430,6 +440,7 @@ mem_recipe_release(struct mem_recipe *r)
 	free(r->title);
 	free(r->run_dir);
 	free(r->mem);
+	free(r->ledger);
 	free(r->slurm_partition);
 	free(r->slurm_time);
 	mem_recipe_argv_free(r->sbatch_args);

@@ -34,6 +34,7 @@ struct mem_recipe {
 	char *run_dir;	   /* run: dir: (default runs/NAME) */
 	int jobs;	   /* run: jobs: (0: the programs' default) */
 	char *mem;	   /* run: mem: a mem-tile --mem budget */
+	char *ledger;	   /* run: ledger: an etcd[s]:// work ledger (mem-run --ledger) */
 	int slurm_tasks;   /* slurm: tasks: (0: from the plan) */
 	char *slurm_partition;
 	char *slurm_time;

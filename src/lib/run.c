@@ -10,6 +10,12 @@
  *
  * Slurm runs the same stages cut by mem-tile --shard: the array tasks tile
  * and infer their share into RUN/shards/I/, the merge job stores them all.
+ *
+ * A consensus run (--ledger) runs the same stages as one worker of a group:
+ * the tools claim each item in etcd, so the workers share RUN/work and the
+ * outputs, while each keeps its manifests, stamps and lock in
+ * RUN/workers/ID/: a worker restarted under its id resumes as a plain run
+ * does, and workers with other ids run beside it.
  */
 #include "config.h"
 
@@ -60,7 +66,9 @@ mem_run_init(struct mem_run *run, const struct mem_recipe *r, const char *dir)
 	memset(run, 0, sizeof *run);
 	run->r = r;
 	run->dir = mem_path_absolute(dir ? dir : r->run_dir);
+	run->state = mem_xstrdup(run->dir);
 	run->lock_fd = -1;
+	run->shared_fd = -1;
 	run->t0 = now();
 	run->start = wallclock();
 }
@@ -70,8 +78,53 @@ mem_run_release(struct mem_run *run)
 {
 	if (run->lock_fd >= 0)
 		close(run->lock_fd);
+	if (run->shared_fd >= 0)
+		close(run->shared_fd);
 	free(run->dir);
-	run->dir = NULL;
+	free(run->state);
+	free(run->worker);
+	run->dir = run->state = run->worker = NULL;
+}
+
+int
+mem_run_worker_check(const char *id, struct mem_err *err)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64 || id[0] == '.' || id[0] == '-' ||
+	    strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+		return mem_err_set(err, MEM_EUSAGE,
+		    "invalid worker id '%s': expected 1-64 letters, digits, '.', '_' or '-', "
+		    "not starting with '.' or '-'", id);
+	return 0;
+}
+
+int
+mem_run_worker(struct mem_run *run, const char *id, struct mem_err *err)
+{
+	char host[256], *rel;
+
+	if (id == NULL) {
+		/* the short host name: a node restarted under its name finds its own state */
+		if (gethostname(host, sizeof host) < 0)
+			return mem_err_set(err, MEM_EUSAGE, "cannot get the host name: %s (use --worker)",
+			    strerror(errno));
+		host[sizeof host - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		id = host;
+		if (mem_run_worker_check(id, err) < 0)
+			return mem_err_set(err, MEM_EUSAGE,
+			    "the host name '%s' cannot name a worker: give one with --worker", host);
+	} else if (mem_run_worker_check(id, err) < 0) {
+		return -1;
+	}
+	free(run->worker);
+	free(run->state);
+	run->worker = mem_xstrdup(id);
+	rel = mem_xasprintf("workers/%s", id);
+	run->state = mem_path_join(run->dir, rel);
+	free(rel);
+	return 0;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -88,10 +141,38 @@ say(struct mem_run *run, const char *fmt, ...)
 	run->say(run->say_ctx, line);
 }
 
+/* A file of the run's state: in the run directory, or a worker's own. */
 static char *
 in_dir(const struct mem_run *run, const char *name)
 {
-	return mem_path_join(run->dir, name);
+	return mem_path_join(run->state, name);
+}
+
+/* The programs' --workdir, shared by the workers of a consensus run. */
+static char *
+work_dir(const struct mem_run *run)
+{
+	return mem_path_join(run->dir, "work");
+}
+
+/* flock(2)s path (mode LOCK_EX or LOCK_SH); the descriptor, or -1 with errno. */
+static int
+lock_file(const char *path, int mode, int wait)
+{
+	/* no O_CLOEXEC: the stages hold the lock as long as they live */
+	int fd = open(path, O_RDWR | O_CREAT, 0644), e;
+
+	if (fd < 0)
+		return -1;
+	while (flock(fd, wait ? mode : mode | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -100,27 +181,39 @@ mem_run_lock(struct mem_run *run, struct mem_err *err)
 	char *path;
 	int fd;
 
-	if (mem_mkdir_p(run->dir, err) < 0)
+	if (mem_mkdir_p(run->dir, err) < 0 || mem_mkdir_p(run->state, err) < 0)
 		return -1;
-	path = in_dir(run, "lock");
-	/* no O_CLOEXEC: the stages hold the lock as long as they live */
-	fd = open(path, O_RDWR | O_CREAT, 0644);
-	if (fd < 0) {
-		mem_err_set(err, MEM_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
+	path = mem_path_join(run->dir, "lock");
+	if (run->worker) {
+		/* workers share the run directory; a plain run of it waits for them all */
+		fd = lock_file(path, LOCK_SH, run->wait);
+		if (fd < 0) {
+			if (errno == EWOULDBLOCK)
+				mem_err_set(err, MEM_ETEMP,
+				    "'%s': a run without --ledger holds the lock (use --wait to wait for it)",
+				    run->dir);
+			else
+				mem_err_set(err, MEM_ETEMP, "cannot lock '%s': %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		run->shared_fd = fd;
 		free(path);
-		return -1;
+		path = in_dir(run, "lock");
 	}
-	while (flock(fd, run->wait ? LOCK_EX : LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno == EWOULDBLOCK) {
+	fd = lock_file(path, LOCK_EX, run->wait);
+	if (fd < 0) {
+		if (errno != EWOULDBLOCK)
+			mem_err_set(err, errno == ENOENT || errno == EACCES ? MEM_EUSAGE : MEM_ETEMP,
+			    "cannot lock '%s': %s", path, strerror(errno));
+		else if (run->worker)
+			mem_err_set(err, MEM_ETEMP,
+			    "'%s': worker '%s' runs already (another process holds '%s'; give this one "
+			    "another --worker, or --wait)", run->dir, run->worker, path);
+		else
 			mem_err_set(err, MEM_ETEMP,
 			    "'%s': another run of this recipe holds the lock (use --wait to wait for it)",
 			    run->dir);
-		} else {
-			mem_err_set(err, MEM_ETEMP, "cannot lock '%s': %s", path, strerror(errno));
-		}
-		close(fd);
 		free(path);
 		return -1;
 	}
@@ -535,6 +628,10 @@ record_new(struct mem_run *run, const char *mode)
 		json_array_append_new(av, json_string(run->argv[k]));
 	json_object_set_new(rec, "argv", av);
 	json_object_set_new(rec, "run_dir", json_string(run->dir));
+	if (run->worker) {
+		json_object_set_new(rec, "worker", json_string(run->worker));
+		json_object_set_new(rec, "ledger", json_string(run->ledger.url));
+	}
 	json_object_set_new(tools, "mem-run", json_sprintf("mem-run (memories) %s", mem_version()));
 	for (k = 0; k < MEM_RUN_NSTAGES; k++)
 		if ((v = tool_version(run, mem_run_stage_prog(k))) != NULL) {
@@ -718,10 +815,16 @@ write_metrics(struct mem_run *run, json_t *const *recs, size_t nrecs, const char
 		free(name);
 		return 0;
 	}
-	if (shard)
+	if (shard) {
 		snprintf(l, sizeof l, "recipe=\"%s\",shard=\"%s\"", name, shard);
-	else
+	} else if (run->worker) {
+		char *w = label_value(run->worker);
+
+		snprintf(l, sizeof l, "recipe=\"%s\",worker=\"%s\"", name, w);
+		free(w);
+	} else {
 		snprintf(l, sizeof l, "recipe=\"%s\"", name);
+	}
 	free(name);
 	want = mem_xasprintf("memories_run_last_success_timestamp_seconds{%s} ", l);
 	last = old_success(run->metrics, want);
@@ -828,28 +931,78 @@ worse(int a, int b)
 
 /* ---- single host --------------------------------------------------------- */
 
+/*
+ * argv with the ledger options after the program name, when run is a
+ * worker: a new vector (argv is freed).  Files are named, never read.
+ */
+static char **
+ledger_argv(const struct mem_run *run, char **argv)
+{
+	const struct mem_ledger_opts *o = &run->ledger;
+	char **v;
+	size_t n, k = 0, i;
+
+	if (run->ledger.url == NULL)
+		return argv;
+	for (n = 0; argv[n]; n++)
+		;
+	v = mem_xcalloc(n + 14, sizeof *v);
+	v[k++] = argv[0];
+	v[k++] = mem_xstrdup("--ledger");
+	v[k++] = mem_xstrdup(o->url);
+	if (o->cacert) {
+		v[k++] = mem_xstrdup("--ledger-cacert");
+		v[k++] = mem_path_absolute(o->cacert);
+	}
+	if (o->cert) {
+		v[k++] = mem_xstrdup("--ledger-cert");
+		v[k++] = mem_path_absolute(o->cert);
+	}
+	if (o->key) {
+		v[k++] = mem_xstrdup("--ledger-key");
+		v[k++] = mem_path_absolute(o->key);
+	}
+	if (o->ttl > 0) {
+		v[k++] = mem_xstrdup("--ledger-ttl");
+		v[k++] = mem_xasprintf("%d", o->ttl);
+	}
+	if (o->deadline > 0) {
+		v[k++] = mem_xstrdup("--ledger-timeout");
+		v[k++] = mem_xasprintf("%.0f", o->deadline);
+	}
+	for (i = 1; i < n; i++)
+		v[k++] = argv[i];
+	v[k] = NULL;
+	free(argv);
+	return v;
+}
+
 int
 mem_run_all(struct mem_run *run, struct mem_err *err)
 {
-	char *work = in_dir(run, "work"), *m[MEM_RUN_NSTAGES], **argv, *in[2] = { NULL, NULL };
+	char *work = work_dir(run), *m[MEM_RUN_NSTAGES], **argv, *in[2] = { NULL, NULL };
+	char *done = in_dir(run, "done");
 	json_t *rec = NULL;
 	int s, rc = 0, worst = 0;
 
 	for (s = 0; s < MEM_RUN_NSTAGES; s++)
 		m[s] = in_dir(run, manifests[s]);
 	if (!run->dry_run) {
-		if (mem_workdir(run->dir, err) < 0 || keep_recipe(run, err) < 0) {
+		if (mem_workdir(run->dir, err) < 0 || mem_workdir(run->state, err) < 0 ||
+		    keep_recipe(run, err) < 0) {
 			worst = -1;
 			goto out;
 		}
-		rec = record_new(run, "single-host");
+		if (run->worker)
+			unlink(done);
+		rec = record_new(run, run->worker ? "consensus-worker" : "single-host");
 	}
 	for (s = 0; s < MEM_RUN_NSTAGES; s++) {
 		if (s == MEM_RUN_INFER && run->r->stages == NULL)
 			continue;
 		in[0] = s == MEM_RUN_FETCH ? NULL :
 			s == MEM_RUN_STORE && run->r->stages == NULL ? m[MEM_RUN_TILE] : m[s - 1];
-		argv = mem_recipe_argv(run->r, s, work, in, 0, 1);
+		argv = ledger_argv(run, mem_recipe_argv(run->r, s, work, in, 0, 1));
 		rc = run_stage(run, rec, s, argv, in[0] ? in : NULL, m[s], err);
 		mem_recipe_argv_free(argv);
 		worst = worse(worst, rc);
@@ -875,8 +1028,13 @@ mem_run_all(struct mem_run *run, struct mem_err *err)
 		    worst >= 0)
 			worst = -1;
 		json_decref(rec);
+		/* a worker's stages all ended well: what deployments read as finished */
+		if (run->worker && worst == 0 && mem_write_file_atomic(done, run->worker,
+		    strlen(run->worker), err) < 0)
+			worst = -1;
 	}
 out:
+	free(done);
 	for (s = 0; s < MEM_RUN_NSTAGES; s++)
 		free(m[s]);
 	free(work);
@@ -983,7 +1141,7 @@ sbatch(struct mem_run *run, const char *script, const char *array, const char *a
 static int
 count_cells(struct mem_run *run, const char *scenes, struct mem_err *err)
 {
-	char *work = in_dir(run, "work"), *in[2] = { (char *)scenes, NULL }, **argv, *cells;
+	char *work = work_dir(run), *in[2] = { (char *)scenes, NULL }, **argv, *cells;
 	char **a;
 	int n, rc;
 
@@ -1053,7 +1211,7 @@ out:
 int
 mem_run_slurm_submit(struct mem_run *run, int ntasks, struct mem_err *err)
 {
-	char *work = in_dir(run, "work"), *scenes = in_dir(run, manifests[MEM_RUN_FETCH]);
+	char *work = work_dir(run), *scenes = in_dir(run, manifests[MEM_RUN_FETCH]);
 	char *sdir = in_dir(run, "slurm"), *self_q, *dir_q, *text, *p, **argv;
 	json_t *rec = NULL, *plan = NULL;
 	int rc = -1, cells = 0;
@@ -1141,7 +1299,7 @@ out:
 int
 mem_run_task(struct mem_run *run, int shard, int nshards, struct mem_err *err)
 {
-	char *work = in_dir(run, "work"), *scenes = in_dir(run, manifests[MEM_RUN_FETCH]);
+	char *work = work_dir(run), *scenes = in_dir(run, manifests[MEM_RUN_FETCH]);
 	char *tiles = shard_file(run, shard, "tiles.ndjson");
 	char *results = shard_file(run, shard, "results.ndjson");
 	char *done = shard_file(run, shard, "done"), *dir = mem_path_dirname(done);
@@ -1220,7 +1378,7 @@ read_plan(struct mem_run *run, struct mem_err *err)
 int
 mem_run_merge(struct mem_run *run, struct mem_err *err)
 {
-	char *work = in_dir(run, "work"), *stored = in_dir(run, manifests[MEM_RUN_STORE]);
+	char *work = work_dir(run), *stored = in_dir(run, manifests[MEM_RUN_STORE]);
 	char *scenes = in_dir(run, manifests[MEM_RUN_FETCH]), **in, **argv, *missing = NULL;
 	json_t *plan = read_plan(run, err), *rec;
 	int n, i, rc;

@@ -165,7 +165,9 @@ for i in 1 2 3; do [ "$(wc -l < run/w$i/stored.ndjson)" -eq "$NT" ] && n=$((n + 
 [ $n -eq 3 ] && ok "3 workers: every worker's manifests list all $NT items" || not_ok "3 workers: $n of 3 manifests complete"
 n=0
 for i in 1 2 3; do grep -q "another worker plans" w$i.log && n=$((n + 1)); done
-[ "$(grep -c 'mem-fetch' run/w1/plan.sh)" -eq 1 ] && [ $n -le 2 ] && ok "3 workers: one planning leader, $n waited for its plan" || not_ok "planning: $n waited"
+sort run/w1/scenes.ndjson > s1 && sort run/w2/scenes.ndjson > s2 && sort run/w3/scenes.ndjson > s3 &&
+	cmp -s s1 s2 && cmp -s s1 s3 && [ $n -le 2 ] && ok "3 workers: one planning leader, $n waited for its plan, all read the same scenes" ||
+	not_ok "planning: $n waited"
 
 # --- kill -9 a worker while it holds claims ----------------------------------------------------
 rm -rf out run
