@@ -249,8 +249,9 @@ main(int argc, char **argv)
 		mem_cli_usage_error(&cli, "--resubmit-failed goes with --slurm");
 	if ((resubmit || merge || nshards) && run_dir)
 		mem_cli_usage_error(&cli, "--run-dir does not go with --task, --merge or --resubmit-failed");
-	if (ledger_opt && (slurm || merge || nshards))
-		mem_cli_usage_error(&cli, "%s does not go with --slurm, --task or --merge", ledger_opt);
+	if ((ledger_opt || worker) && (slurm || merge || nshards))
+		mem_cli_usage_error(&cli, "%s does not go with --slurm, --task or --merge",
+		    ledger_opt ? ledger_opt : "--worker");
 	if (resubmit || merge || nshards) {
 		/* the argument is a run directory: its recipe.yaml is the recipe as submitted */
 		run_dir = argv[optind];
