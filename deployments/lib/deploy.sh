@@ -248,7 +248,10 @@ consensus)
 		[ "$PROVIDER" != aws ] || [ "$z" = - ] || case $z in "$REGION"?) ;; *) refuse "nodes.$i.zone" "'$z' is not a zone of region '$REGION'" ;; esac
 		echo "$NAME-$id etcd ${mt:-local} $z $(gb hardware.disk.size || true)" >> "$TMPD/nodes"
 		i=$((i + 1))
-	done ;;
+	done
+	# the members read their certificates from Secrets Manager at boot
+	[ "$PROVIDER" != aws ] || [ -n "$(c networking.instance_profile)" ] ||
+		refuse networking.instance_profile "required for consensus on aws: the etcd members read their certificates from Secrets Manager (secretsmanager:GetSecretValue)" ;;
 swarmed)
 	# the orchestrator of the workers
 	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}
@@ -290,6 +293,7 @@ if [ "$ACTION" = validate ]; then
 	exit 0
 fi
 
+. "$LIB/tls.sh"
 . "$LIB/render.sh"
 . "$LIB/local.sh"
 
@@ -311,7 +315,11 @@ if [ "$DRY" = 1 ]; then
 	exit 0
 fi
 mkdir -p "$TMPD/run"
-if (cd "$TMPD/run" && sh -eu "$TMPD/plan.sh"); then
+# the plan runs in a temporary directory; what it keeps (consensus: the etcd
+# CA) goes to the state directory, --state-dir, else ./.mem-deploy/NAME
+STATE=${STATE:-$PWD/.mem-deploy/$NAME}
+case $STATE in /*) ;; *) STATE=$PWD/$STATE ;; esac
+if (cd "$TMPD/run" && MEM_DEPLOY_STATE=$STATE sh -eu "$TMPD/plan.sh"); then
 	audit ok "executed"
 else
 	fail "the $ACTION plan failed (see the $cli messages above)"

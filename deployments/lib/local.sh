@@ -3,8 +3,8 @@
 # $MEM_DEPLOY_STATE, else ./.mem-deploy/NAME.
 #   standalone  mem-run RECIPE in the current directory
 #   consensus   an etcd cluster of the config's node count, member i on
-#               client port ${i}2379 (TLS, client certificates) and peer port
-#               ${i}2380, data on /dev/shm, and a worker per node
+#               client port ${i}2379 and peer port ${i}2380 (both TLS with
+#               client certificates), data on /dev/shm, and a worker per node
 #   swarmed     scripts/slurm-local.sh and mem-run --slurm RECIPE
 
 local_main() {
@@ -41,9 +41,11 @@ local_standalone_destroy() { rm -rf "$STATE"; echo "$PROG: removed $STATE"; audi
 
 # --- consensus: etcd on loopback, with TLS, and the workers -------------------------
 # Member i listens for clients on https://127.0.0.1:${PFX}${i}${SFX} (default
-# ${i}2379) and for peers on http://127.0.0.1:${PFX}${i}${SFX+1} (loopback
-# only).  up makes a CA, a server and a client certificate (openssl) in
-# $STATE/tls, starts etcd with client-certificate auth, then one worker per
+# ${i}2379) and for peers on https://127.0.0.1:${PFX}${i}${SFX+1} (loopback
+# only).  up makes a CA, a member certificate for 127.0.0.1 and a client
+# certificate (tls.sh's script, openssl) in $STATE/tls, starts etcd with
+# client-certificate auth on both the client and the peer ports (every
+# member presents the one member certificate to the others), then one worker per
 # node: deployments/lib/consensus-worker.sh, the recipe's stages with
 # --ledger etcds://.../mem/NAME/RUN, all sharing $STATE/run.
 ETCD_DATA=${MEM_DEPLOY_ETCD_DATA:-/dev/shm}
@@ -53,9 +55,10 @@ cport() { echo "$PFX$1$SFX"; }
 pport() { echo "$PFX$1$((SFX + 1))"; }
 endpoints() { i=1; s=; while [ $i -le "$N" ]; do printf '%s127.0.0.1:%s' "$s" "$(cport $i)"; s=,; i=$((i + 1)); done; }
 etcd_cmd() {
-	cl=$(i=1; s=; while [ $i -le "$N" ]; do printf '%sm%d=http://127.0.0.1:%s' "$s" $i "$(pport $i)"; s=,; i=$((i + 1)); done)
-	printf 'etcd --name m%d --data-dir %s/mem-deploy-%s/m%d --listen-client-urls https://127.0.0.1:%s --advertise-client-urls https://127.0.0.1:%s --client-cert-auth --trusted-ca-file %s/tls/ca.pem --cert-file %s/tls/server.pem --key-file %s/tls/server-key.pem --listen-peer-urls http://127.0.0.1:%s --initial-advertise-peer-urls http://127.0.0.1:%s --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr' \
-		"$1" "$ETCD_DATA" "$NAME" "$1" "$(cport "$1")" "$(cport "$1")" "$STATE" "$STATE" "$STATE" "$(pport "$1")" "$(pport "$1")" "$cl" "$NAME"
+	cl=$(i=1; s=; while [ $i -le "$N" ]; do printf '%sm%d=https://127.0.0.1:%s' "$s" $i "$(pport $i)"; s=,; i=$((i + 1)); done)
+	t=$STATE/tls
+	printf 'etcd --name m%d --data-dir %s/mem-deploy-%s/m%d --listen-client-urls https://127.0.0.1:%s --advertise-client-urls https://127.0.0.1:%s --client-cert-auth --trusted-ca-file %s/ca.pem --cert-file %s/server.pem --key-file %s/server-key.pem --listen-peer-urls https://127.0.0.1:%s --initial-advertise-peer-urls https://127.0.0.1:%s --peer-client-cert-auth --peer-trusted-ca-file %s/ca.pem --peer-cert-file %s/server.pem --peer-key-file %s/server-key.pem --peer-cert-allowed-cn %s-etcd-member --initial-cluster %s --initial-cluster-token %s --initial-cluster-state new --heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr' \
+		"$1" "$ETCD_DATA" "$NAME" "$1" "$(cport "$1")" "$(cport "$1")" "$t" "$t" "$t" "$(pport "$1")" "$(pport "$1")" "$t" "$t" "$t" "$NAME" "$cl" "$NAME"
 }
 TLSC() { echo "--cacert $STATE/tls/ca.pem --cert $STATE/tls/client.pem --key $STATE/tls/client-key.pem"; }
 # shellcheck disable=SC2046
@@ -65,26 +68,17 @@ worker_cmd() {
 		"$(q "$LIB/consensus-worker.sh")" "$(q "$RECIPE")" "$(q "$STATE")" "$1" "$2" "$(q "$STATE")" "$(q "$STATE")" "$(q "$STATE")" "${MEM_DEPLOY_WORKER_OPTIONS:-}"
 }
 consensus_plan() {
-	echo "# certificates: a CA, a server certificate for 127.0.0.1, a client certificate"
-	tls_cmds
+	echo "# certificates: a CA, a member certificate for 127.0.0.1 (clients and peers), a client certificate"
+	echo "cat > $(q "$STATE/tls.sh") <<'MEM_EOF'"
+	local_tls_script
+	echo "MEM_EOF"
+	echo "sh $(q "$STATE/tls.sh") $(q "$STATE/tls")"
 	i=1; while [ $i -le "$N" ]; do etcd_cmd $i; echo " &"; i=$((i + 1)); done
 	i=1; while [ $i -le "$N" ]; do worker_cmd $i "etcds://$(endpoints)/mem/$NAME/RUN"; echo " &"; i=$((i + 1)); done
 }
-tls_cmds() {
-	d=$STATE/tls
-	cat <<TLS
-mkdir -p $d && cd $d
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=memories-$NAME-ca -keyout ca-key.pem -out ca.pem
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile server.ext -out server.pem
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=memories-worker -keyout client-key.pem -out client.csr
-printf 'extendedKeyUsage=clientAuth\n' > client.ext
-openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile client.ext -out client.pem
-chmod 600 ca-key.pem server-key.pem client-key.pem
-cd - >/dev/null
-TLS
-}
+# local_tls_script: the certificates' script (tls.sh): every member uses the
+# one member certificate "server", for 127.0.0.1
+local_tls_script() { tls_script "$NAME" 30 server=IP:127.0.0.1,DNS:localhost; }
 
 local_consensus_up() {
 	command -v etcd >/dev/null 2>&1 || fail "'etcd' not found: install the Debian packages etcd-server and etcd-client"
@@ -103,8 +97,10 @@ local_consensus_up() {
 		done
 		i=$((i + 1))
 	done
-	tls_cmds > "$STATE/tls.sh"
-	sh -e "$STATE/tls.sh" > "$STATE/tls.log" 2>&1 || fail "openssl failed making the certificates (see $STATE/tls.log)"
+	# no member runs (checked above): the certificates of an earlier up go
+	rm -rf "$STATE/tls"
+	local_tls_script > "$STATE/tls.sh"
+	sh "$STATE/tls.sh" "$STATE/tls" > "$STATE/tls.log" 2>&1 || fail "openssl failed making the certificates (see $STATE/tls.log)"
 	audit ok "TLS: CA, server and client certificates in $STATE/tls"
 	i=1
 	while [ $i -le "$N" ]; do

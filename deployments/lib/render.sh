@@ -50,12 +50,13 @@ secret_new() {
 		else echo "az keyvault secret set --vault-name $NAME-kv --name $1 --value pending --output none"; fi ;;
 	esac
 }
-# secret_fetch NAME: what a node runs at boot to read it
+# secret_fetch NAME: what a node runs at boot to read it (on azure after
+# signing in with the VM's managed identity, which the plan lets read the vault)
 secret_fetch() {
 	case $PROVIDER in
 	gcp) echo "gcloud secrets versions access latest --secret=$1" ;;
 	aws) echo "aws secretsmanager get-secret-value --region $REGION --secret-id $1 --query SecretString --output text" ;;
-	azure) echo "az keyvault secret show --vault-name $NAME-kv --name $1 --query value -o tsv" ;;
+	azure) echo "az login --identity --output none && az keyvault secret show --vault-name $NAME-kv --name $1 --query value -o tsv" ;;
 	esac
 }
 
@@ -63,6 +64,12 @@ secret_fetch() {
 # the run (its directory /srv/memories/runs/NAME, shared by the nodes of a
 # swarm) and the outputs under /srv/memories, the working directory.
 RUNDIR=/srv/memories/runs/$NAME
+# consensus: each etcd member's certificates, from the secret MEMBER-etcd-tls
+TLSD=/etc/memories/tls
+# tls_state: where the plan keeps the cluster's CA (and its key) on the
+# deploying machine: deploy.sh sets MEM_DEPLOY_STATE (--state-dir, else
+# ./.mem-deploy/NAME) when it runs the plan
+tls_state() { echo "\"\${MEM_DEPLOY_STATE:-\$PWD/.mem-deploy/$NAME}/tls\""; }
 
 # key_var: the variable mem-infer reads the model provider's key from
 key_var() {
@@ -390,7 +397,7 @@ cloud_init() {
 	echo "    permissions: '0644'"
 	echo "    content: |"
 	{ env_lines; echo "MEM_ROLE=$role"
-	  [ "$role" != etcd ] || echo "ETCD_INITIAL_CLUSTER=$(awk '{ printf "%s%s=http://%s:2380", s, $1, $1; s = "," }' "$TMPD/nodes")"
+	  [ "$role" != etcd ] || echo "ETCD_INITIAL_CLUSTER=$(awk '{ printf "%s%s=https://%s:2380", s, $1, $1; s = "," }' "$TMPD/nodes")"
 	} | indent 6
 	case $role:${ORCH:-} in
 	manager:slurm|worker:slurm) slurm_conf | file_b64 /etc/slurm/slurm.conf 0644 ;;
@@ -425,8 +432,14 @@ cloud_init() {
 	case $role in
 	standalone) echo "  - [sh, -c, \"cd /srv/memories && set -a && . /etc/memories/deploy.env && set +a && $k$(run_cmd standalone --run-dir "$RUNDIR" /etc/memories/recipe.yaml)\"]" ;;
 	etcd)
-		echo "  - [sh, -c, \". /etc/memories/deploy.env && mkdir -p /var/lib/memories-etcd && nohup etcd --name \$(hostname -s) --data-dir /var/lib/memories-etcd --listen-client-urls http://0.0.0.0:2379 --advertise-client-urls http://\$(hostname -s):2379 --listen-peer-urls http://0.0.0.0:2380 --initial-advertise-peer-urls http://\$(hostname -s):2380 --initial-cluster \$ETCD_INITIAL_CLUSTER --initial-cluster-token $NAME --initial-cluster-state new > /var/log/memories-etcd.log 2>&1 &\"]"
-		echo "  - [sh, -c, \"cd /srv/memories && set -a && . /etc/memories/deploy.env && set +a && $k$(run_cmd etcd --ledger "etcd://$(awk '{ printf "%s%s:2379", s, $1; s = "," }' "$TMPD/nodes")/$NAME" --run-dir "$RUNDIR" /etc/memories/recipe.yaml)\"]" ;;
+		# the member's certificate and key and the workers' client
+		# certificate, from the secret the plan made for this host (10 min
+		# at most: azure lets the VM read the vault after creating it)
+		echo "  - [sh, -c, \"umask 077 && mkdir -p $TLSD && i=0 && until $(secret_fetch "\$(hostname -s)-etcd-tls") > $TLSD/bundle.b64; do i=\$((i + 1)); [ \$i -lt 120 ] || exit 1; sleep 5; done && base64 -d $TLSD/bundle.b64 | tar -xz -C $TLSD --no-same-owner && rm $TLSD/bundle.b64\"]"
+		# Debian's etcd-server starts a member of its own on localhost
+		echo "  - [sh, -c, \"systemctl disable --now etcd || true\"]"
+		echo "  - [sh, -c, \". /etc/memories/deploy.env && mkdir -p /var/lib/memories-etcd && nohup etcd --name \$(hostname -s) --data-dir /var/lib/memories-etcd --listen-client-urls https://0.0.0.0:2379 --advertise-client-urls https://\$(hostname -s):2379 --client-cert-auth --trusted-ca-file $TLSD/ca.pem --cert-file $TLSD/\$(hostname -s).pem --key-file $TLSD/\$(hostname -s)-key.pem --listen-peer-urls https://0.0.0.0:2380 --initial-advertise-peer-urls https://\$(hostname -s):2380 --peer-client-cert-auth --peer-trusted-ca-file $TLSD/ca.pem --peer-cert-file $TLSD/\$(hostname -s).pem --peer-key-file $TLSD/\$(hostname -s)-key.pem --peer-cert-allowed-cn $NAME-etcd-member --initial-cluster \$ETCD_INITIAL_CLUSTER --initial-cluster-token $NAME --initial-cluster-state new > /var/log/memories-etcd.log 2>&1 &\"]"
+		echo "  - [sh, -c, \"cd /srv/memories && set -a && . /etc/memories/deploy.env && set +a && $k$(run_cmd etcd --ledger "etcds://$(awk '{ printf "%s%s:2379", s, $1; s = "," }' "$TMPD/nodes")/$NAME" --ledger-cacert $TLSD/ca.pem --ledger-cert $TLSD/client.pem --ledger-key $TLSD/client-key.pem --run-dir "$RUNDIR" /etc/memories/recipe.yaml)\"]" ;;
 	manager)
 		echo "  - [sh, -c, \"exportfs -ra || systemctl restart nfs-kernel-server\"]"
 		if [ "$ORCH" = slurm ]; then
@@ -473,7 +486,7 @@ vm() {
 }
 
 # needs_secrets: the nodes read secrets from the provider's store at boot
-needs_secrets() { uses_key || { [ "$PATTERN" = swarmed ] && [ "$ORCH" != kubernetes ]; }; }
+needs_secrets() { uses_key || [ "$PATTERN" = consensus ] || { [ "$PATTERN" = swarmed ] && [ "$ORCH" != kubernetes ]; }; }
 
 render_header() {
 	echo "#!/bin/sh"
@@ -549,6 +562,7 @@ render_up() {
 		emit_file k8s-merge.yaml k8s_merge_job
 	fi
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = swarm ] && emit_file stack.yml swarm_stack
+	[ "$PATTERN" = consensus ] && emit_file etcd-tls.sh tls_script "$NAME" 365 $(awk '{ printf "%s=DNS:%s,DNS:localhost,IP:127.0.0.1\n", $1, $1 }' "$TMPD/nodes")
 	echo
 	if [ "$PATTERN" = swarmed ] && [ "$ORCH" = kubernetes ]; then
 		k8s_cluster
@@ -587,6 +601,17 @@ render_up() {
 		secret_new "$NAME-swarm-manager-token"
 		secret_new "$NAME-swarm-worker-token"
 	fi
+	if [ "$PATTERN" = consensus ]; then
+		echo "# etcd's certificates: the CA and its key stay on this machine, in TLS;"
+		echo "# each member's certificate and key and the workers' client certificate"
+		echo "# go to the secret MEMBER-etcd-tls, which that member reads at boot"
+		echo "TLS=$(tls_state)"
+		echo 'sh etcd-tls.sh "$TLS"'
+		while read -r n r m z d; do
+			echo "tar -C \"\$TLS\" -czf - ca.pem client.pem client-key.pem $n.pem $n-key.pem | base64 -w0 > \"\$TLS/$n.tls.b64\""
+			secret_new "$n-etcd-tls" "\"\$TLS/$n.tls.b64\""
+		done < "$TMPD/nodes"
+	fi
 	while read -r n r m z d; do vm "$n" "$r" "$m" "$z" "${d:-50}"; done < "$TMPD/nodes"
 	# the nodes' identities may read the key vault's secrets
 	if [ "$PROVIDER" = azure ] && needs_secrets; then
@@ -618,6 +643,7 @@ render_destroy() {
 	uses_key && secrets="$NAME-model-api-key"
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = slurm ] && secrets="$secrets $NAME-munge-key"
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = swarm ] && secrets="$secrets $NAME-swarm-manager-token $NAME-swarm-worker-token"
+	[ "$PATTERN" = consensus ] && secrets="$secrets $(awk '{ printf " %s-etcd-tls", $1 }' "$TMPD/nodes")"
 	if [ "$PATTERN" = swarmed ] && [ "$ORCH" = kubernetes ]; then
 		# the volume first, so that its storage (Filestore, Azure Files, EFS) goes too
 		echo "kubectl delete jobs,persistentvolumeclaims,configmaps,secrets -l memories-deployment=$NAME --wait"
@@ -637,4 +663,10 @@ render_destroy() {
 		for s in $secrets; do echo "aws secretsmanager delete-secret --region $REGION --secret-id $s --force-delete-without-recovery"; done ;;
 	azure) echo "az group delete --name $RG --yes" ;;
 	esac
+	if [ "$PATTERN" = consensus ]; then
+		echo "# the etcd CA, its key and the certificates, on this machine"
+		echo "TLS=$(tls_state)"
+		echo 'echo "removing the etcd CA and certificates in $TLS" >&2'
+		echo 'rm -rf "$TLS"'
+	fi
 }

@@ -1,11 +1,12 @@
 #!/bin/sh
 # deployments/consensus/local for real: 3 etcd members with TLS and
-# client-certificate auth on 127.0.0.1:51379, 52379, 53379 (peers 51380...;
+# client-certificate auth on 127.0.0.1:51379, 52379, 53379 (peers 51380..., TLS too;
 # data on /dev/shm) and 3 workers on a recipe over mem-demo's scene.  One
 # member killed mid-run: the work goes on; then a second run with two
 # members stopped mid-run: the workers wait, and finish when one member is
 # back; both runs' outputs equal the standalone run's.  TLS: clients
-# without the client certificate are refused (curl, etcdctl, the tools).
+# without the client certificate are refused (curl, etcdctl, the tools), and
+# the peer port takes the members' certificate only.
 . "$MEM_SRCDIR/tests/lib.sh"
 
 for t in etcd etcdctl openssl curl; do
@@ -33,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-plan 14
+plan 15
 mem-demo -o demo > /dev/null
 cat > small.yaml <<EOF
 version: 1
@@ -130,6 +131,20 @@ rc2=$?
 set -e
 [ $rc1 -ne 0 ] && [ $rc2 -eq 0 ] && ok "etcdctl: refused without a client certificate, works with one" ||
 	not_ok "etcdctl: without $rc1, with $rc2"
+# the peer port: TLS too, and only for the member certificate (its CN), not
+# for no certificate nor the workers' client certificate (HTTP/1.1: over
+# HTTP/2 etcd's peer handler closes the stream uncleanly)
+set +e
+peer() { curl --http1.1 -s -m 3 --noproxy 127.0.0.1 --cacert st/tls/ca.pem "$@" https://127.0.0.1:51380/members 2>&1; }
+peer > /dev/null; rc1=$?
+peer --cert st/tls/client.pem --key st/tls/client-key.pem > /dev/null; rc2=$?
+out=$(peer --cert st/tls/server.pem --key st/tls/server-key.pem); rc3=$?
+plain=$(curl -s -m 3 --noproxy 127.0.0.1 http://127.0.0.1:51380/members 2>&1)
+set -e
+[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -eq 0 ] && [ "$(echo "$out" | grep -o '"peerURLs":\["https://127.0.0.1:5[123]380"\]' | wc -l)" -eq 3 ] &&
+	case $plain in *peerURLs*) false ;; *) true ;; esac &&
+	ok "peers: https only; refused without a certificate and with the workers', 3 https peer URLs with the member's" ||
+	not_ok "peers: without $rc1, client certificate $rc2, member certificate $rc3 '$out', plain http '$plain'"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=intruder \
 	-keyout bad-key.pem -out bad.pem > /dev/null 2>&1
 printf '{"type":"Feature","id":"x","properties":{},"assets":{}}\n' > one.ndjson

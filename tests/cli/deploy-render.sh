@@ -108,6 +108,135 @@ else
 	skip "cloud-init not installed: a broken user data refused"
 fi
 
+# --- consensus: etcd with TLS on aws, gcp and azure ---------------------------------
+# gcp and azure variants of the aws example; every member's etcd serves clients
+# and peers over https with certificate auth, the workers' ledger carries the
+# client certificate, no private key is in a plan or its user data, and each
+# member's secret is made before the machines and fetched by the member
+sed "s|^recipe: .*|recipe: $MEM_SRCDIR/recipes/demo.yaml|; /instance_profile/d; /^load_balancer:/,/certificate_arn/d" "$EX/consensus-aws.yaml" > cons-base.yaml
+sed 's/provider: aws/provider: gcp/; s/^  region: us-west-2$/  region: us-west1\n  zone: us-west1-a/; s/zone: us-west-2\(.\)$/zone: us-west1-\1/; s/t3.medium/e2-standard-4/' cons-base.yaml > cons-gcp.yaml
+sed 's/provider: aws/provider: azure/; s/^  region: us-west-2$/  location: westus2/; /zone: us-west-2/d; s/t3.medium/Standard_B2s/; s/^networking:$/networking:\n  vnet_name: mem-vnet\n  subnet_name: mem-subnet\n  nsg_name: mem-nsg/' cons-base.yaml > cons-azure.yaml
+cp consensus-aws.plan cons-aws.plan
+for p in gcp azure; do
+	for a in plan destroy; do
+		sh "$D/consensus/$p/deploy.sh" --config cons-$p.yaml --audit-log a.audit --dry-run $a > cons-$p.$a 2>> cons-$p.err ||
+			{ not_ok "consensus-$p: $a refused"; sed 's/^/# /' cons-$p.err; }
+	done
+done
+sed -n '/^### destroy/,/^### audit/p' consensus-aws.golden > cons-aws.destroy
+MEMBERS="memories-consensus-node1 memories-consensus-node2 memories-consensus-node3"
+for p in aws gcp azure; do
+	extract cons-$p.plan cloud-init-etcd.yaml > cons-$p.ci
+	etcd=$(grep 'nohup etcd ' cons-$p.ci || true)
+	ledger=$(grep 'mem-run --ledger ' cons-$p.ci || true)
+	bad=
+	for f in "--listen-client-urls https://0.0.0.0:2379" "--advertise-client-urls https://\$(hostname -s):2379" \
+		"--listen-peer-urls https://0.0.0.0:2380" "--initial-advertise-peer-urls https://\$(hostname -s):2380" \
+		"--client-cert-auth --trusted-ca-file /etc/memories/tls/ca.pem --cert-file /etc/memories/tls/\$(hostname -s).pem --key-file /etc/memories/tls/\$(hostname -s)-key.pem" \
+		"--peer-client-cert-auth --peer-trusted-ca-file /etc/memories/tls/ca.pem --peer-cert-file /etc/memories/tls/\$(hostname -s).pem --peer-key-file /etc/memories/tls/\$(hostname -s)-key.pem --peer-cert-allowed-cn memories-consensus-etcd-member"; do
+		case $etcd in *" $f "*) ;; *) bad="$bad [$f]" ;; esac
+	done
+	case $etcd in *http:*) bad="$bad [http:]" ;; esac
+	grep -qx '      ETCD_INITIAL_CLUSTER=memories-consensus-node1=https://memories-consensus-node1:2380,memories-consensus-node2=https://memories-consensus-node2:2380,memories-consensus-node3=https://memories-consensus-node3:2380' cons-$p.ci || bad="$bad [ETCD_INITIAL_CLUSTER]"
+	case $ledger in *" mem-run --ledger etcds://memories-consensus-node1:2379,memories-consensus-node2:2379,memories-consensus-node3:2379/memories-consensus --ledger-cacert /etc/memories/tls/ca.pem --ledger-cert /etc/memories/tls/client.pem --ledger-key /etc/memories/tls/client-key.pem "*) ;; *) bad="$bad [ledger]" ;; esac
+	[ -z "$bad" ] && ok "consensus-$p: etcd serves clients and peers over https with certificate auth; the workers' ledger is etcds:// with the client certificate" ||
+		{ not_ok "consensus-$p: etcd's TLS:$bad"; diag "$etcd"; diag "$ledger"; }
+	# the secrets: one per member, made before the first machine, fetched at boot
+	case $p in
+	aws) mk='aws secretsmanager create-secret --region us-west-2 --name %s-etcd-tls --secret-string file://"$TLS/%s.tls.b64"'
+		get='aws secretsmanager get-secret-value --region us-west-2 --secret-id $(hostname -s)-etcd-tls --query SecretString --output text'
+		del='aws secretsmanager delete-secret --region us-west-2 --secret-id %s-etcd-tls --force-delete-without-recovery'; vm='^aws ec2 run-instances ' ;;
+	gcp) mk='gcloud secrets create %s-etcd-tls --replication-policy=automatic --data-file="$TLS/%s.tls.b64"'
+		get='gcloud secrets versions access latest --secret=$(hostname -s)-etcd-tls'
+		del='gcloud secrets delete %s-etcd-tls --quiet'; vm='^gcloud compute instances create ' ;;
+	azure) mk='az keyvault secret set --vault-name memories-consensus-kv --name %s-etcd-tls --file "$TLS/%s.tls.b64" --output none'
+		get='az login --identity --output none && az keyvault secret show --vault-name memories-consensus-kv --name $(hostname -s)-etcd-tls --query value -o tsv'
+		del=; vm='^az vm create ' ;; # destroy deletes the resource group, the key vault with it
+	esac
+	bad=
+	first_vm=$(grep -n "$vm" cons-$p.plan | head -1 | cut -d: -f1)
+	for m in $MEMBERS; do
+		# shellcheck disable=SC2059
+		l=$(grep -nxF "$(printf "$mk" "$m" "$m")" cons-$p.plan | cut -d: -f1)
+		[ -n "$l" ] && [ -n "$first_vm" ] && [ "$l" -lt "$first_vm" ] || bad="$bad create:$m"
+		# shellcheck disable=SC2059
+		[ -z "$del" ] || grep -qxF "$(printf "$del" "$m")" cons-$p.destroy || bad="$bad delete:$m"
+	done
+	grep -qF "until $get > /etc/memories/tls/bundle.b64;" cons-$p.ci || bad="$bad fetch"
+	grep -q '^TLS="${MEM_DEPLOY_STATE:-$PWD/.mem-deploy/memories-consensus}/tls"$' cons-$p.destroy && grep -qx 'rm -rf "$TLS"' cons-$p.destroy || bad="$bad ca-removed"
+	[ -z "$bad" ] && ok "consensus-$p: a secret per member made before the machines, read by the member at boot, deleted with the CA by destroy" ||
+		not_ok "consensus-$p: the certificates' secrets:$bad"
+done
+# no private key in the plans, their user data (decoded) or their destroy plans
+mkdir wf-cons
+for p in aws gcp azure; do mkdir wf-cons/$p && decode_files cons-$p.ci wf-cons/$p > /dev/null; done
+if grep -l 'PRIVATE KEY' cons-*.plan cons-*.ci cons-*.destroy wf-cons/*/* > pk.out 2>&1; then
+	not_ok "a private key in a rendered file: $(cat pk.out)"
+else
+	ok "no private key in the 3 consensus plans, their user data ($(ls wf-cons/*/* | wc -l) files decoded) or destroy plans"
+fi
+# the aws plan, run through deploy.sh up with a stand-in for the aws CLI (it
+# logs its arguments and keeps Secrets Manager in a directory): the certificates
+# are made in the state directory, verify, and each member's boot fetch gives
+# it its own key and certificate and the client's
+if command -v openssl >/dev/null 2>&1; then
+	mkdir stub store
+	cat > stub/aws <<'EOF'
+#!/bin/sh
+# a stand-in for the AWS CLI: logs its arguments; Secrets Manager in $STORE
+echo "aws $*" >> "$STORE/calls"
+op="$1 $2"; n=; f=
+while [ $# -gt 0 ]; do case $1 in --name|--secret-id) n=$2 ;; --secret-string) f=${2#file://} ;; esac; shift; done
+case $op in
+"secretsmanager create-secret") [ ! -e "$STORE/$n" ] && cp "$f" "$STORE/$n" ;;
+"secretsmanager get-secret-value") cat "$STORE/$n" ;;
+"secretsmanager delete-secret") rm "$STORE/$n" ;;
+"ec2 describe-instances") echo i-1 i-2 i-3 ;;
+esac
+EOF
+	printf '#!/bin/sh\necho "unexpected: $0 $*" >&2\nexit 99\n' > stub/gcloud
+	cp stub/gcloud stub/az
+	chmod +x stub/aws stub/gcloud stub/az
+	sed "s|^recipe: .*|recipe: $MEM_SRCDIR/recipes/demo.yaml|" "$EX/consensus-aws.yaml" > cons-run.yaml
+	cloud() { env PATH="$T/stub:$PATH" STORE="$T/store" AWS_ACCESS_KEY_ID=stand-in sh "$D/consensus/aws/deploy.sh" --config cons-run.yaml --audit-log a.audit --state-dir st "$@"; }
+	if cloud up > run-up.out 2>&1; then
+		ok "consensus-aws: the plan runs (aws stand-in): $(grep -c 'create-secret' store/calls) secrets, $(grep -c 'run-instances' store/calls) machines"
+	else
+		not_ok "consensus-aws: the plan failed with the aws stand-in"; tail -5 run-up.out | sed 's/^/# /'
+	fi
+	bad=
+	[ "$(stat -c %a st/tls)" = 700 ] && [ "$(stat -c %a st/tls/ca-key.pem)" = 600 ] || bad="$bad modes"
+	[ "$(grep -l 'BEGIN PRIVATE KEY' st/tls/*-key.pem | wc -l)" -eq 5 ] || bad="$bad keys"
+	openssl verify -CAfile st/tls/ca.pem st/tls/client.pem > /dev/null 2>&1 || bad="$bad verify:client"
+	openssl x509 -in st/tls/client.pem -noout -ext extendedKeyUsage 2>/dev/null | grep -qx '    TLS Web Client Authentication' || bad="$bad client-usage"
+	for m in $MEMBERS; do
+		openssl verify -CAfile st/tls/ca.pem "st/tls/$m.pem" > /dev/null 2>&1 || bad="$bad verify:$m"
+		openssl x509 -in "st/tls/$m.pem" -noout -ext subjectAltName 2>/dev/null | grep -qx "    DNS:$m, DNS:localhost, IP Address:127.0.0.1" || bad="$bad san:$m"
+		openssl x509 -in "st/tls/$m.pem" -noout -subject 2>/dev/null | grep -qx 'subject=CN = memories-consensus-etcd-member' || bad="$bad cn:$m"
+		# the member's boot: its runcmd line, with /etc/memories/tls here
+		boot=$(grep -F 'etcd-tls' cons-aws.ci | sed 's/^  - \[sh, -c, "//; s/"\]$//' | sed "s|/etc/memories/tls|$T/node-$m|g; s|\$(hostname -s)|$m|g; s|sleep 5|sleep 0|")
+		env PATH="$T/stub:$PATH" STORE="$T/store" sh -c "$boot" 2> boot.err || bad="$bad boot:$m($(tail -n 1 boot.err))"
+		[ "$(cd "node-$m" 2>/dev/null && LC_ALL=C ls | tr '\n' ' ')" = "ca.pem client-key.pem client.pem $m-key.pem $m.pem " ] || bad="$bad files:$m"
+		[ "$(stat -c %a "node-$m/$m-key.pem" "node-$m/client-key.pem" 2>/dev/null | sort -u)" = 600 ] || bad="$bad key-modes:$m"
+		[ "$(openssl x509 -in "node-$m/$m.pem" -noout -pubkey 2>/dev/null)" = "$(openssl pkey -in "node-$m/$m-key.pem" -pubout 2>/dev/null)" ] || bad="$bad pair:$m"
+		cmp -s "node-$m/$m-key.pem" "st/tls/$m-key.pem" || bad="$bad key:$m"
+	done
+	[ -z "$bad" ] && ok "consensus-aws: CA key 600 in the state directory; member certificates (CN, SANs) and the client's verify; each member's boot fetch gives its own key pair and the client's" ||
+		not_ok "consensus-aws: the certificates:$bad"
+	# a second up must not replace the CA of the running cluster
+	check_exit "consensus-aws: a second up refuses to replace the CA" 1 cloud up
+	n=$(grep -c 'create-secret' store/calls)
+	cloud destroy > run-down.out 2>&1 && [ ! -e st/tls ] && grep -q "removing the etcd CA and certificates in $T/st/tls" run-down.out &&
+		[ "$(ls store | grep -c etcd-tls)" -eq 0 ] && [ "$n" -eq 3 ] &&
+		ok "consensus-aws: destroy deletes the 3 secrets and removes the CA, saying where" ||
+		{ not_ok "consensus-aws: destroy ($n secrets made)"; sed 's/^/# /' run-down.out; ls store st 2>&1 | sed 's/^/# /'; }
+else
+	skip "openssl not installed: the plan's certificates"
+	skip "openssl not installed: the plan's certificates"
+	skip "openssl not installed: a second up"
+	skip "openssl not installed: destroy"
+fi
+
 # --- Kubernetes -----------------------------------------------------------------
 extract swarmed-gcp-kubernetes.plan k8s-tasks.yaml > k8s-tasks.yaml
 for f in k8s-base.yaml k8s-plan.yaml k8s-merge.yaml; do extract swarmed-gcp-kubernetes.plan $f > $f; done
