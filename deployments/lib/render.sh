@@ -562,6 +562,8 @@ render_up() {
 		emit_file k8s-merge.yaml k8s_merge_job
 	fi
 	[ "$PATTERN" = swarmed ] && [ "$ORCH" = swarm ] && emit_file stack.yml swarm_stack
+	# the members, one word each: NAME=SANS
+	# shellcheck disable=SC2046
 	[ "$PATTERN" = consensus ] && emit_file etcd-tls.sh tls_script "$NAME" 365 $(awk '{ printf "%s=DNS:%s,DNS:localhost,IP:127.0.0.1\n", $1, $1 }' "$TMPD/nodes")
 	echo
 	if [ "$PATTERN" = swarmed ] && [ "$ORCH" = kubernetes ]; then

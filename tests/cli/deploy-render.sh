@@ -227,7 +227,7 @@ EOF
 	check_exit "consensus-aws: a second up refuses to replace the CA" 1 cloud up
 	n=$(grep -c 'create-secret' store/calls)
 	cloud destroy > run-down.out 2>&1 && [ ! -e st/tls ] && grep -q "removing the etcd CA and certificates in $T/st/tls" run-down.out &&
-		[ "$(ls store | grep -c etcd-tls)" -eq 0 ] && [ "$n" -eq 3 ] &&
+		[ "$(find store -name '*-etcd-tls' | wc -l)" -eq 0 ] && [ "$n" -eq 3 ] &&
 		ok "consensus-aws: destroy deletes the 3 secrets and removes the CA, saying where" ||
 		{ not_ok "consensus-aws: destroy ($n secrets made)"; sed 's/^/# /' run-down.out; ls store st 2>&1 | sed 's/^/# /'; }
 else
