@@ -571,6 +571,17 @@ render_up() {
 		k8s_run
 		return 0
 	fi
+	# etcd's certificates first: openssl failing here leaves nothing made there
+	if [ "$PATTERN" = consensus ]; then
+		echo "# etcd's certificates: the CA and its key stay on this machine, in TLS;"
+		echo "# each member's certificate and key and the workers' client certificate"
+		echo "# go to the secret MEMBER-etcd-tls, which that member reads at boot"
+		echo "TLS=$(tls_state)"
+		echo 'sh etcd-tls.sh "$TLS"'
+		while read -r n r m z d; do
+			echo "tar -C \"\$TLS\" -czf - ca.pem client.pem client-key.pem $n.pem $n-key.pem | base64 -w0 > \"\$TLS/$n.tls.b64\""
+		done < "$TMPD/nodes"
+	fi
 	case $PROVIDER in
 	gcp)
 		net=$(c networking.vpc_name); sub=$(c networking.subnet_name)
@@ -604,15 +615,7 @@ render_up() {
 		secret_new "$NAME-swarm-worker-token"
 	fi
 	if [ "$PATTERN" = consensus ]; then
-		echo "# etcd's certificates: the CA and its key stay on this machine, in TLS;"
-		echo "# each member's certificate and key and the workers' client certificate"
-		echo "# go to the secret MEMBER-etcd-tls, which that member reads at boot"
-		echo "TLS=$(tls_state)"
-		echo 'sh etcd-tls.sh "$TLS"'
-		while read -r n r m z d; do
-			echo "tar -C \"\$TLS\" -czf - ca.pem client.pem client-key.pem $n.pem $n-key.pem | base64 -w0 > \"\$TLS/$n.tls.b64\""
-			secret_new "$n-etcd-tls" "\"\$TLS/$n.tls.b64\""
-		done < "$TMPD/nodes"
+		while read -r n r m z d; do secret_new "$n-etcd-tls" "\"\$TLS/$n.tls.b64\""; done < "$TMPD/nodes"
 	fi
 	while read -r n r m z d; do vm "$n" "$r" "$m" "$z" "${d:-50}"; done < "$TMPD/nodes"
 	# the nodes' identities may read the key vault's secrets

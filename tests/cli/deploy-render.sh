@@ -155,6 +155,10 @@ for p in aws gcp azure; do
 	esac
 	bad=
 	first_vm=$(grep -n "$vm" cons-$p.plan | head -1 | cut -d: -f1)
+	# the certificates are made before the provider's first command
+	tl=$(grep -nx 'sh etcd-tls.sh "$TLS"' cons-$p.plan | cut -d: -f1)
+	first=$(grep -nE '^(gcloud|aws|az) ' cons-$p.plan | head -1 | cut -d: -f1)
+	[ -n "$tl" ] && [ -n "$first" ] && [ "$tl" -lt "$first" ] || bad="$bad certificates-first"
 	for m in $MEMBERS; do
 		# shellcheck disable=SC2059
 		l=$(grep -nxF "$(printf "$mk" "$m" "$m")" cons-$p.plan | cut -d: -f1)
@@ -164,7 +168,7 @@ for p in aws gcp azure; do
 	done
 	grep -qF "until $get > /etc/memories/tls/bundle.b64;" cons-$p.ci || bad="$bad fetch"
 	grep -q '^TLS="${MEM_DEPLOY_STATE:-$PWD/.mem-deploy/memories-consensus}/tls"$' cons-$p.destroy && grep -qx 'rm -rf "$TLS"' cons-$p.destroy || bad="$bad ca-removed"
-	[ -z "$bad" ] && ok "consensus-$p: a secret per member made before the machines, read by the member at boot, deleted with the CA by destroy" ||
+	[ -z "$bad" ] && ok "consensus-$p: certificates made before any provider command, a secret per member before the machines, read by the member at boot, deleted with the CA by destroy" ||
 		not_ok "consensus-$p: the certificates' secrets:$bad"
 done
 # no private key in the plans, their user data (decoded) or their destroy plans
