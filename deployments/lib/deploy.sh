@@ -251,7 +251,7 @@ consensus)
 	done
 	# the members read their certificates from Secrets Manager at boot
 	[ "$PROVIDER" != aws ] || [ -n "$(c networking.instance_profile)" ] ||
-		refuse networking.instance_profile "required for consensus on aws: the etcd members read their certificates from Secrets Manager (secretsmanager:GetSecretValue)" ;;
+		refuse networking.instance_profile "required for consensus on aws: the etcd members read their certificates from Secrets Manager (secretsmanager:GetSecretValue) and find each other (ec2:DescribeInstances)" ;;
 swarmed)
 	# the orchestrator of the workers
 	ORCH=$(c swarm.orchestrator); ORCH=${ORCH:-slurm}

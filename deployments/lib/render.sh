@@ -71,6 +71,77 @@ TLSD=/etc/memories/tls
 # ./.mem-deploy/NAME) when it runs the plan
 tls_state() { echo "\"\${MEM_DEPLOY_STATE:-\$PWD/.mem-deploy/$NAME}/tls\""; }
 
+# --- consensus: the members' shared file system -------------------------------
+# Any member may take the next stage of an item another member made, so the
+# run directory (/srv/memories: the tools' work directory, the manifests, the
+# outputs) is one file system shared by all members: Amazon EFS, a Filestore
+# instance or an Azure Files NFS share, made by the plan and mounted by every
+# member over NFS.  Its address is known once it exists: the user data holds
+# @MEM_SHARED_FS@, which the plan replaces before the first machine.
+FS_MARK=@MEM_SHARED_FS@
+# fs_account: azure's storage account (3-24 lowercase letters and digits)
+fs_account() { printf '%s' "$NAME" | tr -cd 'a-z0-9' | cut -c1-20 | sed 's/$/nfs/'; }
+fs_mount_opts() {
+	case $PROVIDER in
+	aws) echo "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev" ;;
+	gcp) echo "defaults,hard,_netdev" ;;
+	azure) echo "vers=4,minorversion=1,sec=sys,_netdev" ;;
+	esac
+}
+# shared_fs_up: the plan's commands that make it and put its address in the user data
+shared_fs_up() {
+	echo "# the members' shared run directory, mounted at /srv/memories: destroy deletes"
+	echo "# it with everything on it (copy the outputs first, or store them elsewhere)"
+	case $PROVIDER in
+	gcp)
+		z=$(awk 'NR == 1 { print $4 }' "$TMPD/nodes")
+		echo "gcloud filestore instances create $NAME-fs --zone=$z --tier=BASIC_HDD --file-share=name=memories,capacity=1TB --network=name=$(c networking.vpc_name | grep . || echo default) --labels=memories-deployment=$NAME"
+		echo "FS=\$(gcloud filestore instances describe $NAME-fs --zone=$z --format='value(networks[0].ipAddresses[0])'):/memories" ;;
+	aws)
+		echo "# (the security groups must let the members reach each other on tcp 2379-2380, etcd, and 2049, NFS)"
+		echo "FSID=\$(aws efs create-file-system --region $REGION --creation-token $NAME-fs --encrypted --performance-mode generalPurpose --throughput-mode elastic --tags Key=Name,Value=$NAME-fs Key=memories-deployment,Value=$NAME --query FileSystemId --output text)"
+		echo "until [ \"\$(aws efs describe-file-systems --region $REGION --file-system-id \"\$FSID\" --query 'FileSystems[0].LifeCycleState' --output text)\" = available ]; do sleep 5; done"
+		sgs=$(i=0; while v=$(c networking.security_groups.$i) && [ -n "$v" ]; do printf ' %s' "$v"; i=$((i + 1)); done)
+		i=0
+		while sn=$(c networking.subnet_ids.$i) && [ -n "$sn" ]; do
+			echo "aws efs create-mount-target --region $REGION --file-system-id \"\$FSID\" --subnet-id $sn${sgs:+ --security-groups$sgs}"
+			i=$((i + 1))
+		done
+		echo "FS=\$FSID.efs.$REGION.amazonaws.com:/" ;;
+	azure)
+		a=$(fs_account) v=$(c networking.vnet_name) sn=$(c networking.subnet_name)
+		echo "az storage account create --resource-group $RG --name $a --location $REGION --kind FileStorage --sku Premium_LRS --https-only false --default-action Deny --tags memories-deployment=$NAME --output none"
+		echo "az network vnet subnet update --resource-group $RG --vnet-name $v --name $sn --service-endpoints Microsoft.Storage --output none"
+		echo "az storage account network-rule add --resource-group $RG --account-name $a --vnet-name $v --subnet $sn --output none"
+		echo "az storage share-rm create --resource-group $RG --storage-account $a --name memories --quota 100 --enabled-protocols NFS --root-squash NoRootSquash --output none"
+		echo "FS=$a.file.core.windows.net:/$a/memories" ;;
+	esac
+	echo "sed -i \"s#$FS_MARK#\$FS#\" cloud-init-etcd.yaml"
+}
+# shared_fs_down: destroy's commands (azure: the resource group takes it)
+shared_fs_down() {
+	case $PROVIDER in
+	gcp) echo "gcloud filestore instances delete $NAME-fs --zone=$(awk 'NR == 1 { print $4 }' "$TMPD/nodes") --quiet" ;;
+	aws)
+		echo "FSID=\$(aws efs describe-file-systems --region $REGION --creation-token $NAME-fs --query 'FileSystems[0].FileSystemId' --output text)"
+		echo "for mt in \$(aws efs describe-mount-targets --region $REGION --file-system-id \"\$FSID\" --query 'MountTargets[].MountTargetId' --output text); do aws efs delete-mount-target --region $REGION --mount-target-id \"\$mt\"; done"
+		echo "until [ \"\$(aws efs describe-mount-targets --region $REGION --file-system-id \"\$FSID\" --query 'length(MountTargets)' --output text)\" = 0 ]; do sleep 5; done"
+		echo "aws efs delete-file-system --region $REGION --file-system-id \"\$FSID\"" ;;
+	esac
+}
+# peers_hosts: the boot step that puts the members' addresses in /etc/hosts, so
+# that their names (in the certificates and the ledger URL) resolve on aws (the
+# VPC's DNS knows only ip-A-B-C-D names) and across gcp's zones (zonal DNS)
+peers_hosts() {
+	n=$(grep -c . "$TMPD/nodes")
+	case $PROVIDER in
+	aws) q="aws ec2 describe-instances --region $REGION --filters Name=tag:memories-deployment,Values=$NAME Name=tag:memories-role,Values=etcd Name=instance-state-name,Values=pending,running --query 'Reservations[].Instances[].[PrivateIpAddress,Tags[?Key==\`Name\`]|[0].Value]' --output text" ;;
+	gcp) q="gcloud compute instances list --filter='labels.memories-deployment=$NAME AND labels.memories-role=etcd' --format='value(networkInterfaces[0].networkIP,name)'" ;;
+	*) return 0 ;;
+	esac
+	echo "  - [sh, -c, \"until $q > /etc/memories/peers && [ \$(grep -c . /etc/memories/peers) -ge $n ] && ! grep -q None /etc/memories/peers; do sleep 5; done && cat /etc/memories/peers >> /etc/hosts\"]"
+}
+
 # key_var: the variable mem-infer reads the model provider's key from
 key_var() {
 	case $MODEL_PROVIDER in
@@ -380,7 +451,7 @@ cloud_init() {
 	[ -n "$IMAGE" ] && pk="$pk docker.io"
 	[ -z "$IMAGE" ] && pk="$pk build-essential autoconf automake libtool pkg-config libgdal-dev gdal-bin libproj-dev libtiff-dev libhdf5-dev libnetcdf-dev libcurl4-openssl-dev libjansson-dev libyaml-dev"
 	case $role in
-	etcd) pk="$pk etcd-server etcd-client" ;;
+	etcd) pk="$pk etcd-server etcd-client nfs-common" ;;
 	manager) [ "$ORCH" = slurm ] && pk="$pk slurm-wlm munge"; pk="$pk nfs-kernel-server" ;;
 	worker) [ "$ORCH" = slurm ] && pk="$pk slurm-wlm munge"; pk="$pk nfs-common" ;;
 	esac
@@ -413,6 +484,10 @@ cloud_init() {
 		echo "    content: |"
 		echo "      /srv/memories *(rw,sync,no_subtree_check,no_root_squash)"
 	fi
+	if [ "$role" = etcd ]; then
+		echo "mounts:"
+		echo "  - [\"$FS_MARK\", /srv/memories, nfs, \"$(fs_mount_opts)\", \"0\", \"0\"]"
+	fi
 	if [ "$role" = worker ]; then
 		echo "mounts:"
 		echo "  - [\"$NAME-manager0:/srv/memories\", /srv/memories, nfs, \"defaults,_netdev\", \"0\", \"0\"]"
@@ -436,10 +511,14 @@ cloud_init() {
 		# certificate, from the secret the plan made for this host (10 min
 		# at most: azure lets the VM read the vault after creating it)
 		echo "  - [sh, -c, \"umask 077 && mkdir -p $TLSD && i=0 && until $(secret_fetch "\$(hostname -s)-etcd-tls") > $TLSD/bundle.b64; do i=\$((i + 1)); [ \$i -lt 120 ] || exit 1; sleep 5; done && base64 -d $TLSD/bundle.b64 | tar -xz -C $TLSD --no-same-owner && rm $TLSD/bundle.b64\"]"
+		peers_hosts
 		# Debian's etcd-server starts a member of its own on localhost
 		echo "  - [sh, -c, \"systemctl disable --now etcd || true\"]"
 		echo "  - [sh, -c, \". /etc/memories/deploy.env && mkdir -p /var/lib/memories-etcd && nohup etcd --name \$(hostname -s) --data-dir /var/lib/memories-etcd --listen-client-urls https://0.0.0.0:2379 --advertise-client-urls https://\$(hostname -s):2379 --client-cert-auth --trusted-ca-file $TLSD/ca.pem --cert-file $TLSD/\$(hostname -s).pem --key-file $TLSD/\$(hostname -s)-key.pem --listen-peer-urls https://0.0.0.0:2380 --initial-advertise-peer-urls https://\$(hostname -s):2380 --peer-client-cert-auth --peer-trusted-ca-file $TLSD/ca.pem --peer-cert-file $TLSD/\$(hostname -s).pem --peer-key-file $TLSD/\$(hostname -s)-key.pem --peer-cert-allowed-cn $NAME-etcd-member --initial-cluster \$ETCD_INITIAL_CLUSTER --initial-cluster-token $NAME --initial-cluster-state new > /var/log/memories-etcd.log 2>&1 &\"]"
-		echo "  - [sh, -c, \"cd /srv/memories && set -a && . /etc/memories/deploy.env && set +a && $k$(run_cmd etcd --ledger "etcds://$(awk '{ printf "%s%s:2379", s, $1; s = "," }' "$TMPD/nodes")/$NAME" --ledger-cacert $TLSD/ca.pem --ledger-cert $TLSD/client.pem --ledger-key $TLSD/client-key.pem --run-dir "$RUNDIR" /etc/memories/recipe.yaml)\"]" ;;
+		# the shared run directory, then the worker: exit 75 (the ledger has
+		# no quorum yet while the other members boot) is tried again
+		echo "  - [sh, -c, \"until mount -a -t nfs,nfs4 && mountpoint -q /srv/memories; do sleep 5; done\"]"
+		echo "  - [sh, -c, \"cd /srv/memories && set -a && . /etc/memories/deploy.env && set +a && ${k}while :; do $(run_cmd etcd --ledger "etcds://$(awk '{ printf "%s%s:2379", s, $1; s = "," }' "$TMPD/nodes")/$NAME" --ledger-cacert $TLSD/ca.pem --ledger-cert $TLSD/client.pem --ledger-key $TLSD/client-key.pem --run-dir "$RUNDIR" /etc/memories/recipe.yaml) && break; rc=\$?; [ \$rc -eq 75 ] || exit \$rc; sleep 10; done\"]" ;;
 	manager)
 		echo "  - [sh, -c, \"exportfs -ra || systemctl restart nfs-kernel-server\"]"
 		if [ "$ORCH" = slurm ]; then
@@ -617,6 +696,7 @@ render_up() {
 	if [ "$PATTERN" = consensus ]; then
 		while read -r n r m z d; do secret_new "$n-etcd-tls" "\"\$TLS/$n.tls.b64\""; done < "$TMPD/nodes"
 	fi
+	[ "$PATTERN" != consensus ] || shared_fs_up
 	while read -r n r m z d; do vm "$n" "$r" "$m" "$z" "${d:-50}"; done < "$TMPD/nodes"
 	# the nodes' identities may read the key vault's secrets
 	if [ "$PROVIDER" = azure ] && needs_secrets; then
@@ -668,6 +748,7 @@ render_destroy() {
 		for s in $secrets; do echo "aws secretsmanager delete-secret --region $REGION --secret-id $s --force-delete-without-recovery"; done ;;
 	azure) echo "az group delete --name $RG --yes" ;;
 	esac
+	[ "$PATTERN" != consensus ] || shared_fs_down
 	if [ "$PATTERN" = consensus ]; then
 		echo "# the etcd CA, its key and the certificates, on this machine"
 		echo "TLS=$(tls_state)"

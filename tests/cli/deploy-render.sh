@@ -172,6 +172,30 @@ for p in aws gcp azure; do
 	[ "$p" = azure ] || { grep -q '^TLS="${MEM_DEPLOY_STATE:-$PWD/.mem-deploy/memories-consensus}/tls"$' cons-$p.destroy && grep -qx 'rm -rf "$TLS"' cons-$p.destroy; } || bad="$bad ca-removed"
 	[ -z "$bad" ] && ok "consensus-$p: certificates made before any provider command, a secret per member before the machines, read by the member at boot, deleted with the CA by destroy" ||
 		not_ok "consensus-$p: the certificates' secrets:$bad"
+	# the members' shared run directory: made before the machines, its address
+	# put into the user data, mounted before the worker starts; the worker
+	# tries again while the ledger has no quorum (exit 75)
+	case $p in
+	aws) mkfs='^FSID=\$(aws efs create-file-system --region us-west-2 --creation-token memories-consensus-fs --encrypted '
+		rmfs='^aws efs delete-file-system --region us-west-2 --file-system-id "\$FSID"$' ;;
+	gcp) mkfs='^gcloud filestore instances create memories-consensus-fs --zone=us-west1-a --tier=BASIC_HDD '
+		rmfs='^gcloud filestore instances delete memories-consensus-fs --zone=us-west1-a --quiet$' ;;
+	azure) mkfs='^az storage share-rm create --resource-group memories-consensus-rg --storage-account memoriesconsensusnfs --name memories --quota 100 --enabled-protocols NFS '
+		rmfs= ;;
+	esac
+	bad=
+	l=$(grep -n "$mkfs" cons-$p.plan | head -1 | cut -d: -f1)
+	sd=$(grep -nxF 'sed -i "s#@MEM_SHARED_FS@#$FS#" cloud-init-etcd.yaml' cons-$p.plan | cut -d: -f1)
+	[ -n "$l" ] && [ -n "$sd" ] && [ "$l" -lt "$sd" ] && [ "$sd" -lt "$first_vm" ] || bad="$bad made-before-machines($l,$sd,$first_vm)"
+	[ -z "$rmfs" ] || grep -q "$rmfs" cons-$p.destroy || bad="$bad destroy"
+	grep -q '^  - \["@MEM_SHARED_FS@", /srv/memories, nfs, "[^"]*_netdev", "0", "0"\]$' cons-$p.ci || bad="$bad mounts"
+	mt=$(grep -n 'mountpoint -q /srv/memories' cons-$p.ci | cut -d: -f1)
+	wk=$(grep -n 'mem-run --ledger ' cons-$p.ci | cut -d: -f1)
+	[ -n "$mt" ] && [ -n "$wk" ] && [ "$mt" -lt "$wk" ] || bad="$bad mounted-before-worker"
+	grep -q 'while :; do mem-run --ledger .* && break; rc=$?; \[ $rc -eq 75 \] || exit $rc; sleep 10; done"\]$' cons-$p.ci || bad="$bad retry-75"
+	case $p in aws|gcp) grep -q '> /etc/memories/peers && \[ $(grep -c . /etc/memories/peers) -ge 3 \]' cons-$p.ci || bad="$bad peers" ;; esac
+	[ -z "$bad" ] && ok "consensus-$p: a shared file system for the run directory, made before the machines and mounted before the worker, which retries while etcd has no quorum" ||
+		not_ok "consensus-$p: the shared run directory:$bad"
 done
 # no private key in the plans, their user data (decoded) or their destroy plans
 mkdir wf-cons
@@ -191,13 +215,17 @@ if command -v openssl >/dev/null 2>&1; then
 #!/bin/sh
 # a stand-in for the AWS CLI: logs its arguments; Secrets Manager in $STORE
 echo "aws $*" >> "$STORE/calls"
-op="$1 $2"; n=; f=
-while [ $# -gt 0 ]; do case $1 in --name|--secret-id) n=$2 ;; --secret-string) f=${2#file://} ;; esac; shift; done
+op="$1 $2"; all="$*"; n=; f=; u=
+while [ $# -gt 0 ]; do case $1 in --name|--secret-id) n=$2 ;; --secret-string) f=${2#file://} ;; --user-data) u=${2#file://} ;; esac; shift; done
 case $op in
 "secretsmanager create-secret") [ ! -e "$STORE/$n" ] && cp "$f" "$STORE/$n" ;;
 "secretsmanager get-secret-value") cat "$STORE/$n" ;;
 "secretsmanager delete-secret") rm "$STORE/$n" ;;
 "ec2 describe-instances") echo i-1 i-2 i-3 ;;
+"ec2 run-instances") cp "$u" "$STORE/user-data" ;;
+"efs create-file-system") echo fs-0123 ;;
+"efs describe-file-systems") case $all in *LifeCycleState*) echo available ;; *) echo fs-0123 ;; esac ;;
+"efs describe-mount-targets") case $all in *length*) echo 0 ;; *) echo fsmt-1 fsmt-2 ;; esac ;;
 esac
 EOF
 	printf '#!/bin/sh\necho "unexpected: $0 $*" >&2\nexit 99\n' > stub/gcloud
@@ -210,6 +238,10 @@ EOF
 	else
 		not_ok "consensus-aws: the plan failed with the aws stand-in"; tail -5 run-up.out | sed 's/^/# /'
 	fi
+	grep -q '^  - \["fs-0123.efs.us-west-2.amazonaws.com:/", /srv/memories, nfs, ' store/user-data && ! grep -q MEM_SHARED_FS store/user-data &&
+		[ "$(grep -c 'efs create-mount-target' store/calls)" -eq 3 ] &&
+		ok "consensus-aws: the machines' user data mounts the file system the plan made (3 mount targets)" ||
+		not_ok "consensus-aws: the user data's mount: $(grep -n 'srv/memories, nfs' store/user-data 2>&1)"
 	bad=
 	[ "$(stat -c %a st/tls)" = 700 ] && [ "$(stat -c %a st/tls/ca-key.pem)" = 600 ] || bad="$bad modes"
 	[ "$(grep -l 'BEGIN PRIVATE KEY' st/tls/*-key.pem | wc -l)" -eq 5 ] || bad="$bad keys"
