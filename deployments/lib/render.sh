@@ -60,6 +60,14 @@ secret_fetch() {
 	esac
 }
 
+# boot_secret NAME FILE [FILTER]: the boot command that writes secret NAME
+# (through FILTER, e.g. "base64 -d") to FILE, mode 600; tried for 10 minutes,
+# since a node may boot before it may read the store (azure's key vault
+# policies are set once the machines exist)
+boot_secret() {
+	echo "umask 077 && i=0 && until $(secret_fetch "$1") > $2.fetch; do i=\$((i + 1)); [ \$i -lt 120 ] || exit 1; sleep 5; done && ${3:-cat} < $2.fetch > $2 && rm $2.fetch"
+}
+
 # Where things live on the nodes: the recipe and the scripts in /etc/memories,
 # the run (its directory /srv/memories/runs/NAME, shared by the nodes of a
 # swarm) and the outputs under /srv/memories, the working directory.
@@ -497,7 +505,7 @@ cloud_init() {
 	[ "$PROVIDER" = aws ] && echo "  - [sh, -c, \"hostnamectl set-hostname \$(curl -fsS http://169.254.169.254/latest/meta-data/tags/instance/Name)\"]"
 	echo "  - [mkdir, -p, /srv/memories]"
 	if uses_key; then
-		echo "  - [sh, -c, \"umask 077 && $(secret_fetch "$NAME-model-api-key") > /etc/memories/model-api-key\"]"
+		echo "  - [sh, -c, \"$(boot_secret "$NAME-model-api-key" /etc/memories/model-api-key)\"]"
 	fi
 	if [ -z "$IMAGE" ]; then
 		echo "  - [sh, -c, \"cd /srv && curl -fsSL $(printf '%s' "$SOURCE") | tar xz && cd memories-* && ./configure -q && make -j\$(nproc) && make install\"]"
@@ -522,7 +530,7 @@ cloud_init() {
 	manager)
 		echo "  - [sh, -c, \"exportfs -ra || systemctl restart nfs-kernel-server\"]"
 		if [ "$ORCH" = slurm ]; then
-			echo "  - [sh, -c, \"umask 077 && $(secret_fetch "$NAME-munge-key") | base64 -d > /etc/munge/munge.key && chown munge:munge /etc/munge/munge.key\"]"
+			echo "  - [sh, -c, \"$(boot_secret "$NAME-munge-key" /etc/munge/munge.key "base64 -d") && chown munge:munge /etc/munge/munge.key\"]"
 			echo "  - [systemctl, restart, munge, slurmctld]"
 			echo "  - [sh, -c, \"nohup /etc/memories/slurm-run.sh > /var/log/memories-run.log 2>&1 &\"]"
 		else
@@ -531,7 +539,7 @@ cloud_init() {
 	worker)
 		echo "  - [sh, -c, \"until mount -a -t nfs && mountpoint -q /srv/memories; do sleep 5; done\"]"
 		if [ "$ORCH" = slurm ]; then
-			echo "  - [sh, -c, \"umask 077 && $(secret_fetch "$NAME-munge-key") | base64 -d > /etc/munge/munge.key && chown munge:munge /etc/munge/munge.key\"]"
+			echo "  - [sh, -c, \"$(boot_secret "$NAME-munge-key" /etc/munge/munge.key "base64 -d") && chown munge:munge /etc/munge/munge.key\"]"
 			echo "  - [systemctl, restart, munge, slurmd]"
 		else
 			echo "  - [sh, -c, \"nohup /etc/memories/swarm-run.sh > /var/log/memories-run.log 2>&1 &\"]"
@@ -675,7 +683,9 @@ render_up() {
 		echo "az group create --name $RG --location $REGION"
 		echo "az network vnet create --resource-group $RG --name $(c networking.vnet_name) --subnet-name $(c networking.subnet_name)"
 		echo "az network nsg create --resource-group $RG --name $(c networking.nsg_name)"
-		needs_secrets && echo "az keyvault create --resource-group $RG --name $NAME-kv --location $REGION" ;;
+		# access policies, not Azure RBAC (the default of newer az): the plan grants
+		# each node's identity get and list with az keyvault set-policy
+		needs_secrets && echo "az keyvault create --resource-group $RG --name $NAME-kv --location $REGION --enable-rbac-authorization false" ;;
 	esac
 	if [ "$MODEL_PROVIDER" != none ] && [ "$MODEL_PROVIDER" != local ]; then
 		if [ -n "$KEYSRC" ]; then
