@@ -35,7 +35,7 @@ size_t mem_halo_neighbours(const struct mem_halo_index *x, size_t i, int halo, s
 
 /* One source of a halo VRT: a band of a file placed on the VRT's grid. */
 struct mem_halo_src {
-	const char *href;
+	const char *href;	/* a name GDAL opens (mem_raster_gdal_path) */
 	int band;
 	int x, y, w, h;		/* its pixels in the VRT's pixel grid (may reach outside) */
 	int has_nodata;		/* its nodata pixels let the sources below show through */

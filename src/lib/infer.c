@@ -702,7 +702,7 @@ band_sources(const struct run *r, const struct input *in, struct band_srcs *bs)
 			int has;
 			double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, in->b.index), &has);
 
-			s->href = href;
+			s->href = mem_raster_gdal_path(href);	/* freed by grow() */
 			s->band = in->b.index;
 			s->w = GDALGetRasterXSize(ds);
 			s->h = GDALGetRasterYSize(ds);
@@ -718,7 +718,7 @@ band_sources(const struct run *r, const struct input *in, struct band_srcs *bs)
 		GDALClose(ds);
 	}
 	/* the item's own pixels on top, its nodata included: they are what it holds */
-	bs->s[bs->n].href = in->href;
+	bs->s[bs->n].href = mem_raster_gdal_path(in->href);
 	bs->s[bs->n].band = in->b.index;
 	bs->s[bs->n].w = in->w;
 	bs->s[bs->n].h = in->h;
@@ -794,8 +794,11 @@ grow(struct run *r, int ref, int halo)
 			in->vrt = mem_halo_vrt(in->vw, in->vh, vgt, GDALGetSpatialRef(in->ds), b->s, b->n);
 		}
 	}
-	for (int i = 0; i < r->nin; i++)
+	for (int i = 0; i < r->nin; i++) {
+		for (size_t k = 0; k < bs[i].n; k++)
+			free((char *)bs[i].s[k].href);
 		free(bs[i].s);
+	}
 	free(bs);
 }
 

@@ -30,8 +30,9 @@ band() { # KEY HREF NAME
 item() { # ID DATETIME X0 Y0 W H DIR
 	printf '{"type": "Feature", "stac_version": "1.0.0", "id": "%s", "bbox": [9.7, 46.0, 9.9, 46.2],
 	 "geometry": null, "properties": {"datetime": "%s", "platform": "sentinel-2a",
-	 "proj:epsg": 32632, "proj:transform": [10, 0, %s, 0, -10, %s, 0, 0, 1], "proj:shape": [%s, %s]},
-	 "links": [], "assets": {%s, %s, %s}}\n' "$1" "$2" "$3" "$4" "$6" "$5" \
+	 "proj:epsg": 32632, "proj:transform": [10, 0, %s, 0, -10, %s, 0, 0, 1], "proj:shape": [%s, %s],
+	 "mem:grid": "demo/%s/%s/%s/%s"}, "links": [], "assets": {%s, %s, %s}}\n' "$1" "$2" "$3" "$4" "$6" "$5" \
+	    "$3" "$4" "$5" "$6" \
 	    "$(band red "$7/B04.tif" B04)" "$(band nir "$7/B08.tif" B08)" "$(band scl "$7/SCL.tif" SCL)" |
 	    tr -d '\n' | tr -s ' '
 	echo
@@ -117,4 +118,20 @@ seam() {
 }
 seam conv 1 1
 seam mask 4 3
+
+# change between two dates, each masked by its own dilated cloud mask: the
+# date before's tiles read their own neighbours (the same pixels a day
+# later: dNDVI is 0, NaN where either date's mask is)
+sed 's/"datetime": "[^"]*"/"datetime": "2024-07-25T10:20:31Z"/; s/"id": "/"id": "later-/' tiles.json > later.json
+sed 's/"datetime": "[^"]*"/"datetime": "2024-07-25T10:20:31Z"/; s/"id": "/"id": "later-/' whole.json > later-whole.json
+C="-s cloudmask:dilate=3 -s change:mask=cloudmask"
+check "change over the whole scene's two dates" sh -c \
+    "cat whole.json later-whole.json | mem-infer $C --workdir w > whole-change.json"
+check "change over the tiles' two dates" sh -c \
+    "cat tiles.json later.json | mem-infer $C --workdir w > tiled-change.json"
+gdal_translate -q -of ENVI "$(grep -o '"href": *"[^"]*/dndvi.tif"' whole-change.json | sed 's/.*"\([^"]*\)"$/\1/')" whole-dndvi.img
+raw dndvi tiled-change.json tiled-dndvi
+[ "$(wc -l < tiled-change.json)" = 6 ] && cmp -s whole-dndvi.img tiled-dndvi.img &&
+	ok "dNDVI masked on both dates: the mosaic of six tile pairs equals the whole pair" ||
+	not_ok "change: $(wc -l < tiled-change.json) pairs, $(cmp -l whole-dndvi.img tiled-dndvi.img | wc -l) bytes differ"
 done_testing
