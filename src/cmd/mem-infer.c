@@ -225,7 +225,11 @@ run_near(struct mem_cli *c, struct run *r)
 
 	for (size_t i = 0; i < r->nitems; i++) {
 		struct mem_infer_near near = { v, 0, NULL, 0 };
+		const char *id = mem_item_id(r->items[i]);
 
+		/* --shard: every item was read, for its pixels; this shard's are run */
+		if (!mem_shard_has(id ? id : "", c->shard.index, c->shard.count))
+			continue;
 		near.nitem = neighbours(r, i, v);
 		if (run_one(c, r, NULL, r->items[i], &near) < 0)
 			break;
@@ -442,6 +446,9 @@ main(int argc, char **argv)
 		omp_set_num_threads(cli.jobs);
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
+	/* a halo reads the neighbours of this shard's items, whatever their shard */
+	if (chain.halo > 0 && !chain.pairs)
+		cli.shard_items = 0;
 	mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
 	if (chain.halo > 0)
 		run.tiles = mem_halo_index_new(run.items, run.nitems);

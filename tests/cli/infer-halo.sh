@@ -89,6 +89,14 @@ f=$(grep -o '"href": *"[^"]*/conv.tif"' tiled.json | sed -n 1p | sed 's/.*"\([^"
 gdalinfo "$f" | grep -q "Size is 100, 128" && gdalinfo "$f" | grep -q "Origin = (560000.0*,5110000.0*)" &&
 	ok "a tile's output keeps its own grid and size" || not_ok "$(gdalinfo "$f" | grep -E 'Size|Origin')"
 
+# two shards: each runs its own tiles and reads the others' as neighbours
+check "the tiles in two shards" sh -c "mem-infer --shard 0/2 $S --workdir w4 < tiles.json > shards.json &&
+    mem-infer --shard 1/2 $S --workdir w4 < tiles.json >> shards.json"
+raw conv shards.json shards-conv
+[ "$(wc -l < shards.json)" = 6 ] && cmp -s whole-conv.img shards-conv.img &&
+	ok "conv: the two shards' mosaic equals the whole scene" ||
+	not_ok "shards: $(wc -l < shards.json) results, $(cmp -l whole-conv.img shards-conv.img | wc -l) bytes differ"
+
 # zonal counts: each pixel once, in the tile that holds it
 sum=$(grep -o '"pixels": *[0-9]*' tiled.json | awk -F: '{ s += $NF } END { print s + 0 }')
 one=$(grep -o '"pixels": *[0-9]*' whole-out.json | awk -F: '{ print $NF }')
