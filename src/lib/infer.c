@@ -726,6 +726,17 @@ band_sources(const struct run *r, const struct input *in, struct band_srcs *bs)
 	return 0;
 }
 
+/* The larger of v and the whole pixels of e, at most halo. */
+static int
+side(int v, double e, int halo)
+{
+	double f = floor(e + 1e-9);
+
+	if (f <= v)
+		return v;
+	return f > halo ? halo : (int)f;
+}
+
 /*
  * Grows the grid of input ref by up to halo pixels on each side the
  * neighbours cover, and makes each input's VRT over it.  r->W stays 0
@@ -751,12 +762,10 @@ grow(struct run *r, int ref, int halo)
 		rx = b->gt[1] / gr[1];
 		ry = b->gt[5] / gr[5];
 		/* what its sources cover beyond the item, in the grid's pixels */
-#define MAXI(v, e) do { double e_ = floor((e) + 1e-9); if (e_ > (v)) (v) = e_ > halo ? halo : (int)e_; } while (0)
-		MAXI(L, -b->ux0 * rx);
-		MAXI(T, -b->uy0 * ry);
-		MAXI(R, b->ux1 * rx - w);
-		MAXI(B, b->uy1 * ry - h);
-#undef MAXI
+		L = side(L, -b->ux0 * rx, halo);
+		T = side(T, -b->uy0 * ry, halo);
+		R = side(R, b->ux1 * rx - w, halo);
+		B = side(B, b->uy1 * ry - h, halo);
 	}
 	if (ok && L + R + T + B > 0) {
 		r->hl = L;
