@@ -161,8 +161,8 @@ mem_halo_neighbours(const struct mem_halo_index *x, size_t i, int halo, size_t *
 }
 
 char *
-mem_halo_vrt(int w, int h, const double gt[6], OGRSpatialReferenceH srs,
-    const struct mem_halo_src *src, size_t n)
+mem_halo_vrt(int w, int h, const double gt[6], OGRSpatialReferenceH srs, int has_nodata,
+    double nodata, const struct mem_halo_src *src, size_t n)
 {
 	char *wkt = NULL, *xml, *esc;
 	size_t len, cap = 4096;
@@ -185,7 +185,11 @@ mem_halo_vrt(int w, int h, const double gt[6], OGRSpatialReferenceH srs,
 		CPLFree(esc);
 	}
 	CPLFree(wkt);
-	ADD("<VRTRasterBand dataType=\"Float32\" band=\"1\">\n<NoDataValue>nan</NoDataValue>\n");
+	ADD("<VRTRasterBand dataType=\"Float32\" band=\"1\">\n");
+	if (has_nodata)
+		ADD("<NoDataValue>%.17g</NoDataValue>\n", nodata);
+	else
+		ADD("<NoDataValue>nan</NoDataValue>\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct mem_halo_src *s = &src[i];
 		int x0 = s->x < 0 ? 0 : s->x, y0 = s->y < 0 ? 0 : s->y;

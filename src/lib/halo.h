@@ -44,10 +44,11 @@ struct mem_halo_src {
 
 /*
  * The XML of a float32 VRT of w x h pixels on grid gt (srs may be NULL),
- * nodata NaN where no source has a pixel, the sources drawn in order (the
- * last on top).  Returns a new string; the caller frees it with free().
+ * its nodata (where no source has a pixel) nodata when has_nodata, else
+ * NaN, the sources drawn in order (the last on top).  Returns a new
+ * string; the caller frees it with free().
  */
-char *mem_halo_vrt(int w, int h, const double gt[6], OGRSpatialReferenceH srs,
-    const struct mem_halo_src *src, size_t n);
+char *mem_halo_vrt(int w, int h, const double gt[6], OGRSpatialReferenceH srs, int has_nodata,
+    double nodata, const struct mem_halo_src *src, size_t n);
 
 #endif

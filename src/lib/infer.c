@@ -775,10 +775,10 @@ grow(struct run *r, int ref, int halo)
 		for (int i = 0; i < r->nin; i++) {
 			struct input *in = &r->in[i];
 			const struct band_srcs *b = &bs[i];
-			double rx = b->gt[1] / gr[1], ry = b->gt[5] / gr[5], vgt[6];
+			double rx = b->gt[1] / gr[1], ry = b->gt[5] / gr[5], vgt[6], nd;
 			double gx0 = -L / rx, gy0 = -T / ry, gx1 = (w + R) / rx, gy1 = (h + B) / ry;
 			int x0 = (int)floor(gx0 + 1e-9), y0 = (int)floor(gy0 + 1e-9);
-			int x1 = (int)ceil(gx1 - 1e-9), y1 = (int)ceil(gy1 - 1e-9);
+			int x1 = (int)ceil(gx1 - 1e-9), y1 = (int)ceil(gy1 - 1e-9), has;
 
 			if (in->w != w || in->h != h) {
 				/* resampled: one more source pixel around, where there is one */
@@ -800,7 +800,13 @@ grow(struct run *r, int ref, int halo)
 			in->vy = gy0 - y0;
 			in->vsx = 1 / rx;
 			in->vsy = 1 / ry;
-			in->vrt = mem_halo_vrt(in->vw, in->vh, vgt, GDALGetSpatialRef(in->ds), b->s, b->n);
+			/*
+			 * The file's own nodata, not NaN: GDAL's resampling then
+			 * masks what it masks reading the file, the same bits.
+			 */
+			nd = GDALGetRasterNoDataValue(GDALGetRasterBand(in->ds, in->b.index), &has);
+			in->vrt = mem_halo_vrt(in->vw, in->vh, vgt, GDALGetSpatialRef(in->ds), has, nd,
+			    b->s, b->n);
 		}
 	}
 	for (int i = 0; i < r->nin; i++) {
@@ -816,11 +822,17 @@ static CPLErr
 read_grown(const struct input *in, GDALDatasetH ds, int W, int H, int y0, int rows, float *buf)
 {
 	GDALRasterIOExtraArg ex;
-	int nx0, nxs, ny0, nys;
+	GDALDatasetH mem = NULL;
+	GDALRasterBandH vb = GDALGetRasterBand(ds, 1);
+	char opt[3][64], *opts[4] = { opt[0], opt[1], opt[2], NULL };
+	GDALDataType dt = GDALGetRasterDataType(GDALGetRasterBand(in->ds, in->b.index));
+	int nx0, nxs, ny0, nys, m0, m1, has, sz = GDALGetDataTypeSizeBytes(dt);
+	double nd;
+	void *px;
+	CPLErr e;
 
 	if (in->vw == W && in->vh == H)
-		return GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 0, y0, W, rows, buf, W, rows,
-		    GDT_Float32, 0, 0);
+		return GDALRasterIO(vb, GF_Read, 0, y0, W, rows, buf, W, rows, GDT_Float32, 0, 0);
 	INIT_RASTERIO_EXTRA_ARG(ex);
 	ex.eResampleAlg = in->nearest ? GRIORA_NearestNeighbour : GRIORA_Bilinear;
 	ex.bFloatingPointWindowValidity = TRUE;
@@ -840,8 +852,37 @@ read_grown(const struct input *in, GDALDatasetH ds, int W, int H, int y0, int ro
 		nxs = in->vw - nx0;
 	if (ny0 + nys > in->vh)
 		nys = in->vh - ny0;
-	return GDALRasterIOEx(GDALGetRasterBand(ds, 1), GF_Read, nx0, ny0, nxs, nys, buf, W, rows,
-	    GDT_Float32, 0, 0, &ex);
+	/*
+	 * A VRT resamples each of its sources apart, which leaves a seam
+	 * between them: read the sources' pixels (two rows more on each side,
+	 * for the kernel) and resample those as one raster, of the file's own
+	 * type: GDAL resamples in the band's type (a UInt16 band's values are
+	 * rounded), and so must this, for the bits of the whole image.
+	 */
+	m0 = ny0 - 2 < 0 ? 0 : ny0 - 2;
+	m1 = ny0 + nys + 2 > in->vh ? in->vh : ny0 + nys + 2;
+	px = VSI_MALLOC_VERBOSE((size_t)in->vw * (size_t)(m1 - m0) * (size_t)sz);
+	if (px == NULL)
+		return CE_Failure;
+	e = GDALRasterIO(vb, GF_Read, 0, m0, in->vw, m1 - m0, px, in->vw, m1 - m0, dt, 0, 0);
+	if (e == CE_None)
+		mem = GDALCreate(GDALGetDriverByName("MEM"), "", in->vw, m1 - m0, 0, dt, NULL);
+	if (mem) {
+		snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%p", px);
+		snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=%d", sz);
+		snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%ld", (long)in->vw * (long)sz);
+		GDALAddBand(mem, dt, opts);
+		nd = GDALGetRasterNoDataValue(vb, &has);
+		if (has)
+			GDALSetRasterNoDataValue(GDALGetRasterBand(mem, 1), nd);
+		ex.dfYOff -= m0;
+		e = GDALRasterIOEx(GDALGetRasterBand(mem, 1), GF_Read, nx0, ny0 - m0, nxs, nys, buf, W,
+		    rows, GDT_Float32, 0, 0, &ex);
+		GDALClose(mem);
+	} else if (e == CE_None)
+		e = CE_Failure;
+	VSIFree(px);
+	return e;
 }
 
 /* (a - b) / (a + b) of two inputs: the NDVI kernel with nir = a, red = b. */

@@ -1,20 +1,25 @@
 #!/bin/sh
 # mem-infer across tile seams: the demo scene cut into six tiles with
-# gdal_translate -srcwin (B04 and B08 at 10 m, SCL at 20 m), one item per
-# tile written here.  A 3x3 convolution model and a cloud mask dilated by 3
-# pixels, run on each tile with its neighbours read through the halo,
-# mosaic into exactly the whole scene's results (cmp of the raw pixels,
-# no edge left out), in small strips and large.  Zonal counts of the tiles
-# add up to the whole's (halo pixels are counted nowhere).
-# compared are each strip's and each thread's: 16-row strips run once.  A tile whose
-# datetime differs is nobody's neighbour: its seams stay, and the pixels
-# that differ lie on them.
+# gdal_translate -srcwin (B04 at 10 m; B08 averaged to 20 m, resampled
+# bilinearly, and SCL at 20 m, by nearest neighbour), one item per tile
+# written here.  A 3x3 convolution model (its classes and probabilities)
+# and a cloud mask dilated by 3 pixels, run on each tile with its
+# neighbours read through the halo, mosaic into exactly the whole scene's
+# results (cmp of the raw pixels, no edge left out), in two shards too, and
+# so do change pairs masked on both dates.  Zonal counts of the tiles add up
+# to the whole's (halo pixels are counted nowhere).  A tile whose datetime
+# differs is nobody's neighbour: its seams stay (in 16-row strips), and the
+# pixels that differ lie on them.
 . "$MEM_SRCDIR/tests/lib.sh"
 
 command -v gdal_translate >/dev/null && command -v gdalbuildvrt >/dev/null ||
 	skip_all "no gdal_translate or gdalbuildvrt"
 demo --size 256
 D=$(dirname "$(ls demo/*/*/B04.tif)")
+mkdir -p scene
+cp "$D/B04.tif" "$D/SCL.tif" scene/
+gdal_translate -q -outsize 50% 50% -r average "$D/B08.tif" scene/B08.tif
+D=scene
 
 # columns 0-99, 100-199, 200-255; rows 0-127, 128-255 (even: whole SCL pixels)
 xs="0:100 100:100 200:56"
@@ -43,10 +48,10 @@ for yy in $ys; do
 		x=${xx%:*} w=${xx#*:} y=${yy%:*} h=${yy#*:}
 		d=$PWD/t/$x-$y
 		mkdir -p "$d"
-		for b in B04 B08; do
-			gdal_translate -q -srcwin "$x" "$y" "$w" "$h" "$D/$b.tif" "$d/$b.tif"
+		gdal_translate -q -srcwin "$x" "$y" "$w" "$h" "$D/B04.tif" "$d/B04.tif"
+		for b in B08 SCL; do
+			gdal_translate -q -srcwin $((x / 2)) $((y / 2)) $((w / 2)) $((h / 2)) "$D/$b.tif" "$d/$b.tif"
 		done
-		gdal_translate -q -srcwin $((x / 2)) $((y / 2)) $((w / 2)) $((h / 2)) "$D/SCL.tif" "$d/SCL.tif"
 		item "tile-$x-$y" "$T0" $((560000 + 10 * x)) $((5110000 - 10 * y)) "$w" "$h" "$d" >> tiles.json
 	done
 done
@@ -62,7 +67,7 @@ cat > zones.geojson <<'EOF'
  "features": [{"type": "Feature", "properties": {"name": "all"}, "geometry": {"type": "Polygon",
  "coordinates": [[[560300, 5107700], [562300, 5107700], [562300, 5109700], [560300, 5109700], [560300, 5107700]]]}}]}
 EOF
-S="-s classify:model=conv.h5,as=conv -s cloudmask:dilate=3,as=mask -s zonal:zones=zones.geojson,of=mask,stats=count,mean"
+S="-s classify:model=conv.h5,as=conv,prob=1 -s cloudmask:dilate=3,as=mask -s zonal:zones=zones.geojson,of=mask,stats=count,mean"
 # shellcheck disable=SC2086
 check "the whole scene" sh -c "mem-infer $S --workdir w < whole.json > whole-out.json"
 # shellcheck disable=SC2086
@@ -72,11 +77,11 @@ check "each tile with its neighbours" sh -c "mem-infer -j 2 $S --workdir w < til
 raw() {
 	grep -o "\"href\": *\"[^\"]*/$1.tif\"" "$2" | sed 's/.*"\([^"]*\)"$/\1/' > "$3.list"
 	gdalbuildvrt -q -te 560000 5107440 562560 5110000 -input_file_list "$3.list" "$3.vrt"
-	gdal_translate -q -of ENVI "$3.vrt" "$3.img"
+	gdal_translate -q -of ENVI -co INTERLEAVE=BSQ "$3.vrt" "$3.img"
 }
 whole_of() { grep -o "\"href\": *\"[^\"]*/$1.tif\"" whole-out.json | sed 's/.*"\([^"]*\)"$/\1/'; }
-for a in conv mask; do
-	gdal_translate -q -of ENVI "$(whole_of $a)" "whole-$a.img"
+for a in conv conv_prob mask; do
+	gdal_translate -q -of ENVI -co INTERLEAVE=BSQ "$(whole_of $a)" "whole-$a.img"
 	raw $a tiled.json tiled-$a
 	cmp -s "whole-$a.img" "tiled-$a.img" &&
 		ok "$a: the mosaic of the tiles equals the whole scene, every pixel" ||
@@ -137,7 +142,7 @@ check "change over the whole scene's two dates" sh -c \
     "cat whole.json later-whole.json | mem-infer $C --workdir w > whole-change.json"
 check "change over the tiles' two dates" sh -c \
     "cat tiles.json later.json | mem-infer $C --workdir w > tiled-change.json"
-gdal_translate -q -of ENVI "$(grep -o '"href": *"[^"]*/dndvi.tif"' whole-change.json | sed 's/.*"\([^"]*\)"$/\1/')" whole-dndvi.img
+gdal_translate -q -of ENVI -co INTERLEAVE=BSQ "$(grep -o '"href": *"[^"]*/dndvi.tif"' whole-change.json | sed 's/.*"\([^"]*\)"$/\1/')" whole-dndvi.img
 raw dndvi tiled-change.json tiled-dndvi
 [ "$(wc -l < tiled-change.json)" = 6 ] && cmp -s whole-dndvi.img tiled-dndvi.img &&
 	ok "dNDVI masked on both dates: the mosaic of six tile pairs equals the whole pair" ||

@@ -101,7 +101,7 @@ main(void)
 	is_int((long long)m, 3, "a corner tile has 3 neighbours");
 	mem_halo_index_free(x);
 
-	xml = mem_halo_vrt(4, 4, gt, NULL, src, 2);
+	xml = mem_halo_vrt(4, 4, gt, NULL, 0, 0, src, 2);
 	like(xml, "rasterXSize=\"4\" rasterYSize=\"4\"", "the VRT's size");
 	like(xml, "<NoDataValue>nan</NoDataValue>", "nodata NaN where no tile is");
 	like(xml, "/a/b&amp;c.tif", "file names escaped");
@@ -109,6 +109,9 @@ main(void)
 	    "<DstRect xOff=\"0\" yOff=\"0\" xSize=\"2\" ySize=\"4\"/><NODATA>0</NODATA>",
 	    "a source cut to the VRT, its nodata transparent");
 	ok(strstr(xml, "ComplexSource") < strstr(xml, "own.tif"), "the item's own source last");
+	free(xml);
+	xml = mem_halo_vrt(4, 4, gt, NULL, 1, 0, src, 2);
+	like(xml, "<NoDataValue>0</NoDataValue>", "or the nodata given");
 	free(xml);
 	for (size_t i = 0; i < n; i++)
 		json_decref(it[i]);
