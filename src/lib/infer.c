@@ -805,6 +805,11 @@ grow(struct run *r, int ref, int halo)
 			 * masks what it masks reading the file, the same bits.
 			 */
 			nd = GDALGetRasterNoDataValue(GDALGetRasterBand(in->ds, in->b.index), &has);
+			if (in->b.has_nodata && (!has || nd != in->b.nodata)) {
+				/* the item's, which the kernels test, where the file says another */
+				has = 1;
+				nd = in->b.nodata;
+			}
 			in->vrt = mem_halo_vrt(in->vw, in->vh, vgt, GDALGetSpatialRef(in->ds), has, nd,
 			    b->s, b->n);
 		}
