@@ -217,24 +217,47 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 	return run_one(c, r, NULL, item, NULL);
 }
 
+/* A chain with a halo: items[i] with its neighbours. */
+static int
+run_at(struct mem_cli *c, struct run *r, size_t i)
+{
+	json_t **v = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *v);
+	struct mem_infer_near near = { v, 0, NULL, 0 };
+	int rc;
+
+	near.nitem = neighbours(r, i, v);
+	rc = run_one(c, r, NULL, r->items[i], &near);
+	free(v);
+	return rc;
+}
+
+/* --ledger: an item another worker held, offered again, with its neighbours. */
+static int
+on_pending(struct mem_cli *c, json_t *item, void *ctx)
+{
+	struct run *r = ctx;
+
+	for (size_t i = 0; i < r->nitems; i++)
+		if (r->items[i] == item)
+			return run_at(c, r, i);
+	return run_one(c, r, NULL, item, NULL);
+}
+
 /* A chain with a halo: every item with its neighbours, in input order. */
 static void
 run_near(struct mem_cli *c, struct run *r)
 {
-	json_t **v = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *v);
-
 	for (size_t i = 0; i < r->nitems; i++) {
-		struct mem_infer_near near = { v, 0, NULL, 0 };
 		const char *id = mem_item_id(r->items[i]);
 
 		/* --shard: every item was read, for its pixels; this shard's are run */
 		if (!mem_shard_has(id ? id : "", c->shard.index, c->shard.count))
 			continue;
-		near.nitem = neighbours(r, i, v);
-		if (run_one(c, r, NULL, r->items[i], &near) < 0)
-			break;
+		if (run_at(c, r, i) < 0)
+			return;
 	}
-	free(v);
+	/* claimed here, after the input: the items held elsewhere are offered again */
+	mem_cli_each_pending(c, on_pending, r);
 }
 
 /* change: every item with the date before it in its cell. */
