@@ -414,6 +414,12 @@ each_pending(struct mem_cli *c, mem_cli_item_fn fn, void *ctx)
 }
 
 int
+mem_cli_each_pending(struct mem_cli *c, mem_cli_item_fn fn, void *ctx)
+{
+	return each_pending(c, fn, ctx);
+}
+
+int
 mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, void *ctx)
 {
 	int i;

@@ -154,6 +154,12 @@ int mem_cli_take(struct mem_cli *c, const json_t *item);
  * with status 2 under --strict.
  */
 int mem_cli_each_item(struct mem_cli *c, int argc, char **argv, mem_cli_item_fn fn, void *ctx);
+/*
+ * Offers again the items mem_cli_claim found taken, until each is done:
+ * for a caller that claims after mem_cli_each_item has returned (a tool
+ * that reads all its input first).
+ */
+int mem_cli_each_pending(struct mem_cli *c, mem_cli_item_fn fn, void *ctx);
 /* Writes an item on stdout as one line and counts it; exits quietly when stdout is gone. */
 void mem_cli_emit(struct mem_cli *c, const json_t *item);
 /*

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "halo.h"
 #include "http.h"
 #include "infer.h"
 #include "item.h"
@@ -31,6 +32,9 @@ static const char usage[] =
 "mndwi nbr ndbi ndsi evi savi cloudmask expr zonal change classify llm (see\n"
 "--list-stages).  With a change stage, items are read to the end and paired\n"
 "by cell (mem:grid) and date: one result per pair of consecutive dates.\n"
+"With a halo (cloudmask:dilate=N, a classify model's 3x3 convolutions), items\n"
+"are read to the end too, and each tile reads across its seams from its\n"
+"neighbours: items of the same CRS, aligned grid and acquisition.\n"
 "\n"
 "  -s, --stage SPEC        a stage to run (repeatable), in order; SPEC is\n"
 "                          NAME[:KEY=VALUE,...] or expr:OUT=EXPRESSION, e.g.\n"
@@ -124,6 +128,7 @@ struct run {
 	int hold;		/* read every item first (change), or every result (llm scope=run) */
 	json_t **items, **results;
 	size_t nitems, nresults;
+	struct mem_halo_index *tiles; /* a chain with a halo: the items' neighbours */
 	int stop;
 };
 
@@ -144,9 +149,26 @@ llm_report(struct mem_cli *c, struct run *r)
 	}
 }
 
+/* The items beside items[i], into v (nitems entries). */
+static size_t
+neighbours(const struct run *r, size_t i, json_t **v)
+{
+	size_t *idx, n;
+
+	if (r->tiles == NULL)
+		return 0;
+	idx = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *idx);
+	n = mem_halo_neighbours(r->tiles, i, r->o.chain->halo, idx);
+	for (size_t k = 0; k < n; k++)
+		v[k] = r->items[idx[k]];
+	free(idx);
+	return n;
+}
+
 /* Runs the chain on one item (or a pair) and emits or keeps the result. */
 static int
-run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *item)
+run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *item,
+    const struct mem_infer_near *near)
 {
 	struct mem_err err;
 	json_t *out;
@@ -160,7 +182,7 @@ run_one(struct mem_cli *c, struct run *r, const json_t *before, const json_t *it
 	}
 	if (st == MEM_LEDGER_TAKEN)
 		return 0;
-	out = mem_infer_pair(before, item, &r->o, &err);
+	out = mem_infer_near(before, item, near, &r->o, &err);
 	llm_report(c, r);
 	if (out == NULL) {
 		mem_cli_error(c, &err);
@@ -189,11 +211,55 @@ on_item(struct mem_cli *c, json_t *item, void *ctx)
 {
 	struct run *r = ctx;
 
-	if (r->o.chain == NULL || r->o.chain->pairs) {
+	/* a halo: the neighbours may come later in the input, so read it all first */
+	if (r->o.chain == NULL || r->o.chain->pairs || r->o.chain->halo > 0) {
 		append(&r->items, &r->nitems, json_incref(item));
 		return 0;
 	}
-	return run_one(c, r, NULL, item);
+	return run_one(c, r, NULL, item, NULL);
+}
+
+/* A chain with a halo: items[i] with its neighbours. */
+static int
+run_at(struct mem_cli *c, struct run *r, size_t i)
+{
+	json_t **v = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *v);
+	struct mem_infer_near near = { v, 0, NULL, 0 };
+	int rc;
+
+	near.nitem = neighbours(r, i, v);
+	rc = run_one(c, r, NULL, r->items[i], &near);
+	free(v);
+	return rc;
+}
+
+/* --ledger: an item another worker held, offered again, with its neighbours. */
+static int
+on_pending(struct mem_cli *c, json_t *item, void *ctx)
+{
+	struct run *r = ctx;
+
+	for (size_t i = 0; i < r->nitems; i++)
+		if (r->items[i] == item)
+			return run_at(c, r, i);
+	return run_one(c, r, NULL, item, NULL);
+}
+
+/* A chain with a halo: every item with its neighbours, in input order. */
+static void
+run_near(struct mem_cli *c, struct run *r)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		const char *id = mem_item_id(r->items[i]);
+
+		/* --shard: every item was read, for its pixels; this shard's are run */
+		if (!mem_shard_has(id ? id : "", c->shard.index, c->shard.count))
+			continue;
+		if (run_at(c, r, i) < 0)
+			return;
+	}
+	/* claimed here, after the input: the items held elsewhere are offered again */
+	mem_cli_each_pending(c, on_pending, r);
 }
 
 /* change: every item with the date before it in its cell. */
@@ -207,9 +273,20 @@ run_pairs(struct mem_cli *c, struct run *r)
 	for (size_t i = 0; i < nl; i++)
 		mem_cli_warn(c, "item '%s': no other date of its cell (mem:grid) to compare with",
 		    mem_item_id(r->items[lonely[i]]));
-	for (size_t i = 0; i < np; i++)
-		if (run_one(c, r, r->items[p[i].before], r->items[p[i].after]) < 0)
+	for (size_t i = 0; i < np; i++) {
+		json_t **v = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *v);
+		json_t **bv = mem_xcalloc(r->nitems ? r->nitems : 1, sizeof *bv);
+		struct mem_infer_near near = { v, 0, bv, 0 };
+		int rc;
+
+		near.nitem = neighbours(r, p[i].after, v);
+		near.nbefore = neighbours(r, p[i].before, bv);
+		rc = run_one(c, r, r->items[p[i].before], r->items[p[i].after], &near);
+		free(v);
+		free(bv);
+		if (rc < 0)
 			break;
+	}
 	free(p);
 	free(lonely);
 }
@@ -411,13 +488,21 @@ main(int argc, char **argv)
 	mem_raster_init();
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
+	/* a halo reads the neighbours of this shard's items, whatever their shard */
+	if (chain.halo > 0 && !chain.pairs)
+		cli.shard_items = 0;
 	/* GDAL would warn about a bad option and write the files without it */
 	if (run.o.co && mem_raster_check_options("GTiff", run.o.co, &err) < 0)
 		mem_cli_error(&cli, &err);
 	else
 		mem_cli_each_item(&cli, argc - optind, argv + optind, on_item, &run);
+	if (chain.halo > 0)
+		run.tiles = mem_halo_index_new(run.items, run.nitems);
 	if (chain.pairs)
 		run_pairs(&cli, &run);
+	else if (chain.halo > 0)
+		run_near(&cli, &run);
+	mem_halo_index_free(run.tiles);
 	if (run.nresults > 0) {
 		mem_err_clear(&err);
 		if (mem_infer_llm_run(run.results, run.nresults, &run.o, &err) < 0)

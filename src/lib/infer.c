@@ -24,6 +24,7 @@
 
 #include "expr.h"
 #include "files.h"
+#include "halo.h"
 #include "infer.h"
 #include "item.h"
 #include "kern.h"
@@ -212,6 +213,11 @@ struct input {
 	int need_refl;		/* an expression reads it as reflectance */
 	int need_halo;		/* classify reads it as reflectance with its halo rows */
 	struct mem_kern_band kb;
+	const json_t *item;	/* the item it is a band of (the run's, or the date before) */
+	char *vrt;		/* with neighbours: the band over the grown grid, as VRT XML */
+	int vw, vh;		/* the VRT's size */
+	double vx, vy;		/* the grown grid's corner in the VRT's pixels */
+	double vsx, vsy;	/* VRT pixels per grid pixel (1 but for a coarser band) */
 };
 
 #define MAX_INPUTS 32
@@ -241,6 +247,9 @@ struct run {
 	struct input in[MAX_INPUTS];
 	int nin;
 	struct slot *sl;
+	const struct mem_infer_near *near; /* the tiles beside item and before, or NULL */
+	int W, H;		/* with neighbours: the grown grid, 0 without */
+	int hl, ht;		/* its columns left of and rows above the item */
 };
 
 /*
@@ -296,6 +305,7 @@ add_input(struct run *r, const json_t *item, const char *name, int nearest, stru
 		return mem_err_set(err, MEM_EITEM, "item '%s': more than %d bands", mem_item_id(item),
 		    MAX_INPUTS);
 	r->in[i].b = b;
+	r->in[i].item = item;
 	r->in[i].href = mem_asset_href(b.asset);
 	r->in[i].nearest = nearest;
 	r->in[i].ds = open_band(item, &b, err);
@@ -513,9 +523,17 @@ worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int h
 	for (int i = 0; i < r->nin; i++) {
 		int j;
 
+		if (r->in[i].vrt) {
+			/* its own VRT (GDAL handles are not shared between threads) */
+			CPLErrorReset();
+			if ((t->ds[i] = GDALOpen(r->in[i].vrt, GA_ReadOnly)) == NULL)
+				return mem_err_set(err, MEM_EITEM, "cannot open the halo of '%s': %s",
+				    r->in[i].href, CPLGetLastErrorMsg());
+			continue;
+		}
 		/* bands of one file share a handle */
 		for (j = 0; j < i; j++)
-			if (strcmp(r->in[j].href, r->in[i].href) == 0)
+			if (r->in[j].vrt == NULL && strcmp(r->in[j].href, r->in[i].href) == 0)
 				break;
 		t->ds[i] = j < i ? t->ds[j] : mem_raster_open(r->in[i].href, err);
 		if (t->ds[i] == NULL)
@@ -594,6 +612,282 @@ read_rows(const struct input *in, GDALDatasetH ds, int w, int h, int y0, int row
 		nrows = in->h - ny0;
 	return GDALRasterIOEx(GDALGetRasterBand(ds, in->b.index), GF_Read, 0, ny0, in->w, nrows, buf,
 	    w, rows, GDT_Float32, 0, 0, &ex);
+}
+
+/*
+ * Tiles beside the item: each band is read through a VRT over the item's
+ * grid grown by the chain's halo, whose sources are the same asset of the
+ * neighbours (mem_halo_neighbours) and, on top, the item's own.  The chain
+ * then runs on the grown grid as on a larger image, so a convolution or a
+ * dilation sees the pixels across the seam, and only the item's own pixels
+ * are written and counted.  A side no neighbour covers is not grown: there
+ * the item's edge is the image's edge, as it is for the whole image.
+ */
+
+/* The neighbours of item (the run's, or the date before). */
+static void
+near_of(const struct run *r, const json_t *item, json_t *const **v, size_t *n)
+{
+	*v = NULL;
+	*n = 0;
+	if (r->near && item == r->item) {
+		*v = r->near->item;
+		*n = r->near->nitem;
+	} else if (r->near && item == r->before) {
+		*v = r->near->before;
+		*n = r->near->nbefore;
+	}
+}
+
+static int
+same_srs(OGRSpatialReferenceH a, OGRSpatialReferenceH b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return OSRIsSame(a, b);
+}
+
+/* v is a whole number of pixels within 1e-6 (and a sane one); *k gets it. */
+static int
+whole_px(double v, int *k)
+{
+	double r = floor(v + 0.5);
+
+	if (!(fabs(v - r) <= 1e-6) || fabs(r) > 1e8)
+		return 0;
+	*k = (int)r;
+	return 1;
+}
+
+/* The sources of one band: the neighbours' on its pixel grid, then its own. */
+struct band_srcs {
+	struct mem_halo_src *s;
+	size_t n;
+	int ux0, uy0, ux1, uy1;	/* their union, in the band's pixels */
+	double gt[6];
+};
+
+static int
+band_sources(const struct run *r, const struct input *in, struct band_srcs *bs)
+{
+	OGRSpatialReferenceH own = GDALGetSpatialRef(in->ds);
+	const double *g0 = bs->gt;
+	json_t *const *nb;
+	size_t nn;
+
+	if (GDALGetGeoTransform(in->ds, bs->gt) != CE_None || bs->gt[2] != 0 || bs->gt[4] != 0)
+		return -1;
+	near_of(r, in->item, &nb, &nn);
+	bs->s = mem_xcalloc(nn + 1, sizeof *bs->s);
+	bs->n = 0;
+	bs->ux0 = bs->uy0 = 0;
+	bs->ux1 = in->w;
+	bs->uy1 = in->h;
+	for (size_t k = 0; k < nn; k++) {
+		json_t *a = json_object_get(json_object_get(nb[k], "assets"), in->b.asset_key);
+		const char *href = a ? mem_asset_href(a) : NULL;
+		struct mem_halo_src *s = &bs->s[bs->n];
+		GDALDatasetH ds;
+		double g[6];
+		int ok;
+
+		if (href == NULL || (ds = mem_raster_open(href, NULL)) == NULL)
+			continue;
+		/* the same band on the same pixel grid, or it is no source */
+		ok = GDALGetRasterCount(ds) >= in->b.index && GDALGetGeoTransform(ds, g) == CE_None &&
+		    g[2] == 0 && g[4] == 0 && fabs(g[1] - g0[1]) <= 1e-9 * fabs(g0[1]) &&
+		    fabs(g[5] - g0[5]) <= 1e-9 * fabs(g0[5]) && whole_px((g[0] - g0[0]) / g0[1], &s->x) &&
+		    whole_px((g[3] - g0[3]) / g0[5], &s->y) && same_srs(own, GDALGetSpatialRef(ds));
+		if (ok) {
+			int has;
+			double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, in->b.index), &has);
+
+			s->href = mem_raster_gdal_path(href);	/* freed by grow() */
+			s->band = in->b.index;
+			s->w = GDALGetRasterXSize(ds);
+			s->h = GDALGetRasterYSize(ds);
+			/* the item's raster:bands nodata holds for the same asset of its neighbours */
+			s->has_nodata = in->b.has_nodata || has;
+			s->nodata = in->b.has_nodata ? in->b.nodata : nd;
+			bs->ux0 = s->x < bs->ux0 ? s->x : bs->ux0;
+			bs->uy0 = s->y < bs->uy0 ? s->y : bs->uy0;
+			bs->ux1 = s->x + s->w > bs->ux1 ? s->x + s->w : bs->ux1;
+			bs->uy1 = s->y + s->h > bs->uy1 ? s->y + s->h : bs->uy1;
+			bs->n++;
+		}
+		GDALClose(ds);
+	}
+	/* the item's own pixels on top, its nodata included: they are what it holds */
+	bs->s[bs->n].href = mem_raster_gdal_path(in->href);
+	bs->s[bs->n].band = in->b.index;
+	bs->s[bs->n].w = in->w;
+	bs->s[bs->n].h = in->h;
+	bs->n++;
+	return 0;
+}
+
+/* The larger of v and the whole pixels of e, at most halo. */
+static int
+side(int v, double e, int halo)
+{
+	double f = floor(e + 1e-9);
+
+	if (f <= v)
+		return v;
+	return f > halo ? halo : (int)f;
+}
+
+/*
+ * Grows the grid of input ref by up to halo pixels on each side the
+ * neighbours cover, and makes each input's VRT over it.  r->W stays 0
+ * (no growth: the item is read as it is) when no neighbour covers any side.
+ */
+static void
+grow(struct run *r, int ref, int halo)
+{
+	struct band_srcs *bs = mem_xcalloc(r->nin, sizeof *bs);
+	int w = r->in[ref].w, h = r->in[ref].h, L = 0, R = 0, T = 0, B = 0, ok = 1;
+	double gr[6];
+
+	if (GDALGetGeoTransform(r->in[ref].ds, gr) != CE_None)
+		ok = 0;
+	for (int i = 0; i < r->nin && ok; i++) {
+		const struct band_srcs *b = &bs[i];
+		double rx, ry;
+
+		if (band_sources(r, &r->in[i], &bs[i]) < 0) {
+			ok = 0;
+			break;
+		}
+		rx = b->gt[1] / gr[1];
+		ry = b->gt[5] / gr[5];
+		/* what its sources cover beyond the item, in the grid's pixels */
+		L = side(L, -b->ux0 * rx, halo);
+		T = side(T, -b->uy0 * ry, halo);
+		R = side(R, b->ux1 * rx - w, halo);
+		B = side(B, b->uy1 * ry - h, halo);
+	}
+	if (ok && L + R + T + B > 0) {
+		r->hl = L;
+		r->ht = T;
+		r->W = w + L + R;
+		r->H = h + T + B;
+		for (int i = 0; i < r->nin; i++) {
+			struct input *in = &r->in[i];
+			const struct band_srcs *b = &bs[i];
+			double rx = b->gt[1] / gr[1], ry = b->gt[5] / gr[5], vgt[6], nd;
+			double gx0 = -L / rx, gy0 = -T / ry, gx1 = (w + R) / rx, gy1 = (h + B) / ry;
+			int x0 = (int)floor(gx0 + 1e-9), y0 = (int)floor(gy0 + 1e-9);
+			int x1 = (int)ceil(gx1 - 1e-9), y1 = (int)ceil(gy1 - 1e-9), has;
+
+			if (in->w != w || in->h != h) {
+				/* resampled: one more source pixel around, where there is one */
+				x0 = x0 - 1 >= b->ux0 ? x0 - 1 : x0;
+				y0 = y0 - 1 >= b->uy0 ? y0 - 1 : y0;
+				x1 = x1 + 1 <= b->ux1 ? x1 + 1 : x1;
+				y1 = y1 + 1 <= b->uy1 ? y1 + 1 : y1;
+			}
+			for (size_t k = 0; k < b->n; k++) {
+				b->s[k].x -= x0;
+				b->s[k].y -= y0;
+			}
+			memcpy(vgt, b->gt, sizeof vgt);
+			vgt[0] = b->gt[0] + x0 * b->gt[1];
+			vgt[3] = b->gt[3] + y0 * b->gt[5];
+			in->vw = x1 - x0;
+			in->vh = y1 - y0;
+			in->vx = gx0 - x0;
+			in->vy = gy0 - y0;
+			in->vsx = 1 / rx;
+			in->vsy = 1 / ry;
+			/*
+			 * The file's own nodata, not NaN: GDAL's resampling then
+			 * masks what it masks reading the file, the same bits.
+			 */
+			nd = GDALGetRasterNoDataValue(GDALGetRasterBand(in->ds, in->b.index), &has);
+			if (in->b.has_nodata && (!has || nd != in->b.nodata)) {
+				/* the item's, which the kernels test, where the file says another */
+				has = 1;
+				nd = in->b.nodata;
+			}
+			in->vrt = mem_halo_vrt(in->vw, in->vh, vgt, GDALGetSpatialRef(in->ds), has, nd,
+			    b->s, b->n);
+		}
+	}
+	for (int i = 0; i < r->nin; i++) {
+		for (size_t k = 0; k < bs[i].n; k++)
+			free((char *)bs[i].s[k].href);
+		free(bs[i].s);
+	}
+	free(bs);
+}
+
+/* Rows [y0, y0 + rows) of the grown grid (W x H) from input i's VRT into buf. */
+static CPLErr
+read_grown(const struct input *in, GDALDatasetH ds, int W, int H, int y0, int rows, float *buf)
+{
+	GDALRasterIOExtraArg ex;
+	GDALDatasetH mem = NULL;
+	GDALRasterBandH vb = GDALGetRasterBand(ds, 1);
+	char opt[3][64], *opts[4] = { opt[0], opt[1], opt[2], NULL };
+	GDALDataType dt = GDALGetRasterDataType(GDALGetRasterBand(in->ds, in->b.index));
+	int nx0, nxs, ny0, nys, m0, m1, has, sz = GDALGetDataTypeSizeBytes(dt);
+	double nd;
+	void *px;
+	CPLErr e;
+
+	if (in->vw == W && in->vh == H)
+		return GDALRasterIO(vb, GF_Read, 0, y0, W, rows, buf, W, rows, GDT_Float32, 0, 0);
+	INIT_RASTERIO_EXTRA_ARG(ex);
+	ex.eResampleAlg = in->nearest ? GRIORA_NearestNeighbour : GRIORA_Bilinear;
+	ex.bFloatingPointWindowValidity = TRUE;
+	ex.dfXOff = in->vx;
+	ex.dfXSize = W * in->vsx;
+	ex.dfYOff = in->vy + y0 * in->vsy;
+	ex.dfYSize = rows * in->vsy;
+	nx0 = (int)floor(ex.dfXOff);
+	nxs = (int)ceil(ex.dfXOff + ex.dfXSize) - nx0;
+	ny0 = (int)floor(ex.dfYOff);
+	nys = (int)ceil(ex.dfYOff + ex.dfYSize) - ny0;
+	if (nxs < 1)
+		nxs = 1;
+	if (nys < 1)
+		nys = 1;
+	if (nx0 + nxs > in->vw)
+		nxs = in->vw - nx0;
+	if (ny0 + nys > in->vh)
+		nys = in->vh - ny0;
+	/*
+	 * A VRT resamples each of its sources apart, which leaves a seam
+	 * between them: read the sources' pixels (two rows more on each side,
+	 * for the kernel) and resample those as one raster, of the file's own
+	 * type: GDAL resamples in the band's type (a UInt16 band's values are
+	 * rounded), and so must this, for the bits of the whole image.
+	 */
+	m0 = ny0 - 2 < 0 ? 0 : ny0 - 2;
+	m1 = ny0 + nys + 2 > in->vh ? in->vh : ny0 + nys + 2;
+	px = VSI_MALLOC_VERBOSE((size_t)in->vw * (size_t)(m1 - m0) * (size_t)sz);
+	if (px == NULL)
+		return CE_Failure;
+	e = GDALRasterIO(vb, GF_Read, 0, m0, in->vw, m1 - m0, px, in->vw, m1 - m0, dt, 0, 0);
+	if (e == CE_None)
+		mem = GDALCreate(GDALGetDriverByName("MEM"), "", in->vw, m1 - m0, 0, dt, NULL);
+	if (mem) {
+		snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%p", px);
+		snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=%d", sz);
+		snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%ld", (long)in->vw * (long)sz);
+		GDALAddBand(mem, dt, opts);
+		nd = GDALGetRasterNoDataValue(vb, &has);
+		if (has)
+			GDALSetRasterNoDataValue(GDALGetRasterBand(mem, 1), nd);
+		ex.dfYOff -= m0;
+		e = GDALRasterIOEx(GDALGetRasterBand(mem, 1), GF_Read, nx0, ny0 - m0, nxs, nys, buf, W,
+		    rows, GDT_Float32, 0, 0, &ex);
+		GDALClose(mem);
+	} else if (e == CE_None)
+		e = CE_Failure;
+	VSIFree(px);
+	return e;
 }
 
 /* (a - b) / (a + b) of two inputs: the NDVI kernel with nir = a, red = b. */
@@ -770,13 +1064,31 @@ write_summary(const char *path, json_t *j, struct mem_err *err)
 	return rc;
 }
 
+/*
+ * Zone ids of a strip rasterized on the item's w columns, moved in place
+ * to the W columns of the grown strip: the halo's columns belong to no zone.
+ */
+static void
+spread_ids(int *ids, int w, int W, int hl, int rows)
+{
+	if (W == w)
+		return;
+	for (int y = rows - 1; y >= 0; y--) {
+		int *d = ids + (size_t)y * W;
+
+		memmove(d + hl, ids + (size_t)y * w, (size_t)w * sizeof *ids);
+		memset(d, 0, (size_t)hl * sizeof *ids);
+		memset(d + hl + w, 0, (size_t)(W - w - hl) * sizeof *ids);
+	}
+}
+
 static int
-run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts *o,
-    const char *dir, struct mem_err *err)
+run_chain(const json_t *item, const json_t *before, const struct mem_infer_near *near,
+    const struct mem_infer_opts *o, const char *dir, struct mem_err *err)
 {
 	const struct mem_chain *c = o->chain;
 	struct run r;
-	int ref = 0, w, h, strip, nstrips, halo = c->halo, failed = 0, use_cuda, nout = 0, rc = -1;
+	int ref = 0, w, h, W, H, strip, nstrips, halo = c->halo, failed = 0, use_cuda, nout = 0, rc = -1;
 	char msg[MEM_ERR_MSG] = "";
 	double gt[6] = { 0, 1, 0, 0, 0, 1 };
 
@@ -784,6 +1096,7 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 	r.item = item;
 	r.before = before;
 	r.c = c;
+	r.near = near;
 	r.sl = mem_xcalloc(c->n, sizeof *r.sl);
 	for (size_t k = 0; k < c->n; k++) {
 		const struct mem_stage *s = &c->st[k];
@@ -835,6 +1148,10 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 	w = r.in[ref].w;
 	h = r.in[ref].h;
 	GDALGetGeoTransform(r.in[ref].ds, gt);
+	if (halo > 0 && near && (near->nitem || near->nbefore))
+		grow(&r, ref, halo);
+	W = r.W ? r.W : w;
+	H = r.W ? r.H : h;
 	for (size_t k = 0; k < c->n; k++) {
 		struct slot *sl = &r.sl[k];
 
@@ -902,7 +1219,7 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		struct worker t;
 
 		mem_err_clear(&terr);
-		if (worker_init(&t, &r, (size_t)w, (size_t)strip, halo, use_cuda, &terr) < 0) {
+		if (worker_init(&t, &r, (size_t)W, (size_t)strip, halo, use_cuda, &terr) < 0) {
 #pragma omp critical(mem_infer_err)
 			{
 				if (!failed)
@@ -912,23 +1229,25 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 		}
 #pragma omp for schedule(dynamic, 1)
 		for (int s = 0; s < nstrips; s++) {
-			int y0 = s * strip, rows = h - y0 < strip ? h - y0 : strip;
-			/* dilation reads halo rows above and below, cut at the image's edges */
-			int top = y0 < halo ? y0 : halo;
-			int bot = h - (y0 + rows) < halo ? h - (y0 + rows) : halo;
+			int y0 = s * strip, rows = h - y0 < strip ? h - y0 : strip, gy = y0 + r.ht;
+			/* dilation reads halo rows above and below, cut at the (grown) image's edges */
+			int top = gy < halo ? gy : halo;
+			int bot = H - (gy + rows) < halo ? H - (gy + rows) : halo;
 			CPLErr e = CE_None;
 			int bad = -1;
 
 			if (failed)
 				continue;
 			for (int i = 0; i < r.nin && e == CE_None; i++) {
-				e = read_rows(&r.in[i], t.ds[i], w, h, y0 - top, rows + top + bot, t.raw[i]);
+				e = r.W ? read_grown(&r.in[i], t.ds[i], W, H, gy - top, rows + top + bot,
+				    t.raw[i]) : read_rows(&r.in[i], t.ds[i], w, h, y0 - top, rows + top + bot,
+				    t.raw[i]);
 				bad = i;
 				if (e == CE_None && r.in[i].need_refl && (!use_cuda ||
-				    mem_kern_reflectance_cuda(t.raw[i] + (size_t)w * top, t.refl[i],
-				    (size_t)w * rows, &r.in[i].kb) < 0))
-					mem_kern_reflectance_f32(t.raw[i] + (size_t)w * top, t.refl[i],
-					    (size_t)w * rows, &r.in[i].kb);
+				    mem_kern_reflectance_cuda(t.raw[i] + (size_t)W * top, t.refl[i],
+				    (size_t)W * rows, &r.in[i].kb) < 0))
+					mem_kern_reflectance_f32(t.raw[i] + (size_t)W * top, t.refl[i],
+					    (size_t)W * rows, &r.in[i].kb);
 			}
 			if (e != CE_None) {
 #pragma omp critical(mem_infer_err)
@@ -941,7 +1260,7 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 				continue;
 			}
 			for (size_t k = 0; k < c->n; k++)
-				if (run_stage(&r, &t, k, w, rows, top, rows + top + bot, use_cuda) < 0) {
+				if (run_stage(&r, &t, k, W, rows, top, rows + top + bot, use_cuda) < 0) {
 #pragma omp critical(mem_infer_err)
 					{
 						if (!failed)
@@ -959,8 +1278,9 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 					continue;
 				v = zs->of_stage >= 0 ? t.sout[zs->of_stage] : t.refl[r.sl[k].in[0]];
 				if (mem_zones_rasterize(t.geoms[k], r.sl[k].zones.n, gt, w, y0, rows, t.ids,
-				    &zerr) < 0 || mem_kern_zonal_add(t.acc[k], r.sl[k].zones.n, t.ids, v,
-				    (size_t)w * rows) < 0) {
+				    &zerr) < 0 || (spread_ids(t.ids, w, W, r.hl, rows),
+				    mem_kern_zonal_add(t.acc[k], r.sl[k].zones.n, t.ids, v,
+				    (size_t)W * rows) < 0)) {
 #pragma omp critical(mem_infer_err)
 					{
 						if (!failed)
@@ -974,8 +1294,10 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			for (size_t k = 0; k < c->n; k++) {
 				if (r.sl[k].out == NULL || failed)
 					continue;
+				/* the item's own columns of the (maybe grown) strip */
 				if (GDALRasterIO(GDALGetRasterBand(r.sl[k].out, 1), GF_Write, 0, y0, w, rows,
-				    t.sout[k], w, rows, GDT_Float32, 0, 0) != CE_None) {
+				    t.sout[k] + r.hl, w, rows, GDT_Float32, 0,
+				    (GSpacing)W * sizeof(float)) != CE_None) {
 					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].path,
 					    CPLGetLastErrorMsg());
 					failed = 1;
@@ -985,8 +1307,10 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_opts 
 			for (size_t k = 0; k < c->n; k++) {
 				if (r.sl[k].pout == NULL || failed)
 					continue;
-				if (GDALDatasetRasterIO(r.sl[k].pout, GF_Write, 0, y0, w, rows, t.pout[k], w,
-				    rows, GDT_Float32, c->st[k].clf->k.nclasses, NULL, 0, 0, 0) != CE_None) {
+				if (GDALDatasetRasterIO(r.sl[k].pout, GF_Write, 0, y0, w, rows,
+				    t.pout[k] + r.hl, w, rows, GDT_Float32, c->st[k].clf->k.nclasses, NULL,
+				    sizeof(float), (GSpacing)W * sizeof(float),
+				    (GSpacing)W * rows * sizeof(float)) != CE_None) {
 					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].ppath,
 					    CPLGetLastErrorMsg());
 					failed = 1;
@@ -1094,10 +1418,13 @@ done:
 		mem_zones_release(&r.sl[k].zones);
 	}
 	free(r.sl);
-	for (int i = 0; i < r.nin; i++)
+	for (int i = 0; i < r.nin; i++) {
 		GDALClose(r.in[i].ds);
+		free(r.in[i].vrt);
+	}
 	return rc;
 }
+
 int
 mem_infer_read_bands(const json_t *item, char *const *names, int nb, float **out, int *w,
     int *h, double gt[6], OGRSpatialReferenceH *srs, struct mem_err *err)
@@ -1175,12 +1502,34 @@ asset_sums(const json_t *item)
 	return sums;
 }
 
+/* The neighbours read across the seams: their ids and inputs make the result too. */
 static json_t *
-input_params(const json_t *item, const json_t *before, const struct mem_infer_opts *o)
+near_params(json_t *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object();
+
+		json_object_set_new(e, "id", json_string(mem_item_id(v[i])));
+		json_object_set_new(e, "assets", asset_sums(v[i]));
+		json_array_append_new(a, e);
+	}
+	return a;
+}
+
+static json_t *
+input_params(const json_t *item, const json_t *before, const struct mem_infer_near *near,
+    const struct mem_infer_opts *o)
 {
 	json_t *p = json_object(), *st = json_array(), *sums = json_object(), *a;
 	const char *key;
 
+	/* none: the id an item had before neighbours were read, for the same bytes */
+	if (near && near->nitem)
+		json_object_set_new(p, "near", near_params(near->item, near->nitem));
+	if (near && near->nbefore)
+		json_object_set_new(p, "before_near", near_params(near->before, near->nbefore));
 	json_object_set_new(p, "input", json_string(mem_item_id(item)));
 	if (before) {
 		json_object_set_new(p, "before", json_string(mem_item_id(before)));
@@ -1385,7 +1734,14 @@ json_t *
 mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_opts *o,
     struct mem_err *err)
 {
-	json_t *params = input_params(item, before, o), *out;
+	return mem_infer_near(before, item, NULL, o, err);
+}
+
+json_t *
+mem_infer_near(const json_t *before, const json_t *item, const struct mem_infer_near *near,
+    const struct mem_infer_opts *o, struct mem_err *err)
+{
+	json_t *params = input_params(item, before, near, o), *out;
 	char *sid = mem_path_safe_name(mem_item_id(item));
 	char *id = mem_item_derive_id(sid, "mem-infer", params);
 	char *dir = mem_xasprintf("%s/results/%s", o->workdir, id);
@@ -1394,7 +1750,7 @@ mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_
 	json_decref(params);
 	if (mem_workdir(dir, err) < 0)
 		goto fail;
-	if (run_chain(item, before, o, dir, err) < 0)
+	if (run_chain(item, before, near, o, dir, err) < 0)
 		goto fail;
 	out = mem_item_derive(item, id, "infer");
 	if (before)

@@ -42,6 +42,25 @@ json_t *mem_infer_item(const json_t *item, const struct mem_infer_opts *o, struc
 json_t *mem_infer_pair(const json_t *before, const json_t *item, const struct mem_infer_opts *o,
     struct mem_err *err);
 
+/* The items beside an item (and beside the date before), from mem_halo_neighbours(). */
+struct mem_infer_near {
+	json_t *const *item;
+	size_t nitem;
+	json_t *const *before;
+	size_t nbefore;
+};
+
+/*
+ * mem_infer_pair (before may be NULL) reading across the item's seams:
+ * when the chain has a halo (a dilation, a 3x3 convolution), each band is
+ * read over the item's grid grown by the halo, from the same asset of the
+ * neighbours in near, so results of adjacent tiles join without seams.
+ * Only the item's own pixels are written and counted.  near NULL or empty
+ * is mem_infer_pair; the neighbours' ids and inputs are part of the id.
+ */
+json_t *mem_infer_near(const json_t *before, const json_t *item, const struct mem_infer_near *near,
+    const struct mem_infer_opts *o, struct mem_err *err);
+
 struct mem_infer_pair {
 	size_t before, after; /* indices into the items */
 };
