@@ -24,6 +24,7 @@
 
 struct tile {
 	int ok;			/* has a grid in its JSON */
+	char *id;		/* the item's id: neighbours are given in its order */
 	char *key;		/* CRS, acquisition, platform, collection: equal for neighbours */
 	double px, py;		/* pixel size (py < 0 for north up) */
 	double x0, y0;		/* origin */
@@ -75,6 +76,7 @@ tile_init(struct tile *t, const json_t *item)
 	char *crs;
 
 	memset(t, 0, sizeof *t);
+	t->id = mem_xstrdup(mem_item_id(item) ? mem_item_id(item) : "");
 	if (number_array(json_object_get(props, "proj:transform"), tr, 6) < 0 ||
 	    number_array(json_object_get(props, "proj:shape"), shape, 2) < 0 ||
 	    mem_item_time(item, &iv, NULL) < 0 || (crs = crs_of(props)) == NULL)
@@ -115,8 +117,10 @@ mem_halo_index_free(struct mem_halo_index *x)
 {
 	if (x == NULL)
 		return;
-	for (size_t i = 0; i < x->n; i++)
+	for (size_t i = 0; i < x->n; i++) {
 		free(x->t[i].key);
+		free(x->t[i].id);
+	}
 	free(x->t);
 	free(x);
 }
@@ -156,6 +160,20 @@ mem_halo_neighbours(const struct mem_halo_index *x, size_t i, int halo, size_t *
 		    dy >= (long long)a->h + halo || dy + b->h <= -(long long)halo)
 			continue;
 		near[m++] = j;
+	}
+	/*
+	 * by id, then input order: the VRT's sources and the result's id are
+	 * then the same whatever order the items came in (one host's manifest,
+	 * or the shards' of a Slurm array, concatenated)
+	 */
+	for (size_t k = 1; k < m; k++) {
+		size_t v = near[k], l = k;
+
+		while (l > 0 && strcmp(x->t[near[l - 1]].id, x->t[v].id) > 0) {
+			near[l] = near[l - 1];
+			l--;
+		}
+		near[l] = v;
 	}
 	return m;
 }

@@ -29,7 +29,8 @@ void mem_halo_index_free(struct mem_halo_index *x);
  * with item i's (offsets a whole number of pixels, within 1e-6) and whose
  * extent touches or overlaps item i's grown by halo pixels on every side.
  * near holds at least n entries (the index's); returns how many were
- * written, in input order.  An item without a grid in its JSON has none.
+ * written, by item id (then input order).  An item without a grid in its
+ * JSON has none.
  */
 size_t mem_halo_neighbours(const struct mem_halo_index *x, size_t i, int halo, size_t *near);
 

@@ -38,6 +38,7 @@
 #include "files.h"
 #include "run.h"
 #include "sha256.h"
+#include "stage.h"
 
 static double
 now(void)
@@ -1242,7 +1243,8 @@ mem_run_slurm_submit(struct mem_run *run, int ntasks, struct mem_err *err)
 	self_q = sh_quote(run->self ? run->self : "mem-run");
 	dir_q = sh_quote(run->dir);
 	text = mem_xasprintf("#!/bin/sh\n"
-			     "# mem-run --slurm: task I of the array tiles and infers shard I/%d.\n"
+			     "# mem-run --slurm: task I of the array tiles shard I/%d and infers it\n"
+			     "# (stages that read neighbouring pixels run in the merge job).\n"
 			     "exec %s --task \"$SLURM_ARRAY_TASK_ID/%d\" %s\n",
 	    ntasks, self_q, ntasks, dir_q);
 	p = in_dir(run, "slurm/task.sh");
@@ -1296,6 +1298,29 @@ out:
 	return rc;
 }
 
+/*
+ * The recipe's stages read pixels around each one (a dilated cloud mask, a
+ * convolution): mem-infer then reads each tile's neighbours, which a task's
+ * shard of cells does not hold, so such a chain runs in the merge step over
+ * every shard's tiles (as one host runs it) and the tasks only tile.
+ */
+static int
+recipe_halo(const struct mem_recipe *r)
+{
+	struct mem_chain ch;
+	struct mem_err e;
+	int h = 0;
+
+	if (r->stages == NULL)
+		return 0;
+	memset(&ch, 0, sizeof ch);
+	mem_err_clear(&e);
+	if (mem_chain_parse(&ch, r->stages, &e) == 0)
+		h = ch.halo;
+	mem_chain_release(&ch);
+	return h;
+}
+
 int
 mem_run_task(struct mem_run *run, int shard, int nshards, struct mem_err *err)
 {
@@ -1317,7 +1342,7 @@ mem_run_task(struct mem_run *run, int shard, int nshards, struct mem_err *err)
 	rc = run_stage(run, rec, MEM_RUN_TILE, argv, in, tiles, err);
 	mem_recipe_argv_free(argv);
 	worst = worse(worst, rc);
-	if (rc >= 0 && run->r->stages) {
+	if (rc >= 0 && run->r->stages && !recipe_halo(run->r)) {
 		in[0] = tiles;
 		argv = mem_recipe_argv(run->r, MEM_RUN_INFER, work, in, 0, 1);
 		rc = run_stage(run, rec, MEM_RUN_INFER, argv, in, results, err);
@@ -1409,9 +1434,23 @@ mem_run_merge(struct mem_run *run, struct mem_err *err)
 		    "'%s': tasks %s are not done (mem-run --slurm --resubmit-failed %s)", run->dir,
 		    missing, run->dir);
 	} else {
-		argv = mem_recipe_argv(run->r, MEM_RUN_STORE, work, in, 0, 1);
-		rc = run_stage(run, rec, MEM_RUN_STORE, argv, in, stored, err);
-		mem_recipe_argv_free(argv);
+		rc = 0;
+		if (run->r->stages && recipe_halo(run->r)) {
+			/* the tasks only tiled: infer over all of them, neighbours included */
+			char *results = in_dir(run, manifests[MEM_RUN_INFER]);
+
+			argv = mem_recipe_argv(run->r, MEM_RUN_INFER, work, in, 0, 1);
+			rc = run_stage(run, rec, MEM_RUN_INFER, argv, in, results, err);
+			mem_recipe_argv_free(argv);
+			mem_recipe_argv_free(in);
+			in = mem_xcalloc(2, sizeof *in);
+			in[0] = results;
+		}
+		if (rc >= 0) {
+			argv = mem_recipe_argv(run->r, MEM_RUN_STORE, work, in, 0, 1);
+			rc = worse(rc, run_stage(run, rec, MEM_RUN_STORE, argv, in, stored, err));
+			mem_recipe_argv_free(argv);
+		}
 	}
 	{
 		struct mem_err e;

@@ -101,6 +101,14 @@ raw conv shards.json shards-conv
 [ "$(wc -l < shards.json)" = 6 ] && cmp -s whole-conv.img shards-conv.img &&
 	ok "conv: the two shards' mosaic equals the whole scene" ||
 	not_ok "shards: $(wc -l < shards.json) results, $(cmp -l whole-conv.img shards-conv.img | wc -l) bytes differ"
+# the tiles in reverse order (as a Slurm merge reads the shards' manifests): the
+# same results, ids included
+tac tiles.json > reversed.json
+mem-infer $S --workdir w < reversed.json > reversed-out.json
+ids() { /usr/bin/python3 -c 'import json, sys; print(" ".join(sorted(json.loads(l)["id"] for l in open(sys.argv[1]))))' "$1"; }
+a=$(ids tiled.json) b=$(ids reversed-out.json)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "the tiles in another order: the same result ids (the same outputs, reused)" ||
+	not_ok "another order gives other ids: $a / $b"
 
 # zonal counts: each pixel once, in the tile that holds it
 sum=$(grep -o '"pixels": *[0-9]*' tiled.json | awk -F: '{ s += $NF } END { print s + 0 }')
