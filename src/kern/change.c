@@ -22,7 +22,23 @@ mem_kern_threshold_f32(const float *d, float *out, size_t n, double t)
 {
 	float ft = (float)t;
 
-	/* d is float: compare with t as float, as numpy does for a float32 array */
-	for (size_t i = 0; i < n; i++)
-		out[i] = isnan(d[i]) ? NAN : (t < 0 ? d[i] <= ft : d[i] >= ft) ? 1.0f : 0.0f;
+	/*
+	 * d is float: compare with t as float, as numpy does for a float32
+	 * array; one loop per direction, so that each vectorizes
+	 */
+	if (t < 0) {
+#pragma omp simd
+		for (size_t i = 0; i < n; i++) {
+			const float v = d[i];
+
+			out[i] = v != v ? NAN : v <= ft ? 1.0f : 0.0f;
+		}
+	} else {
+#pragma omp simd
+		for (size_t i = 0; i < n; i++) {
+			const float v = d[i];
+
+			out[i] = v != v ? NAN : v >= ft ? 1.0f : 0.0f;
+		}
+	}
 }

@@ -14,28 +14,28 @@
 
 #include "kern.h"
 
-static inline double
-refl(float v, const struct mem_kern_band *b)
-{
-	return v * b->scale + b->offset;
-}
-
-static inline int
-is_nodata(float v, const struct mem_kern_band *b)
-{
-	return b->has_nodata & (v == b->nodata);
-}
+/*
+ * The band parameters are copied into locals before each loop: out may
+ * alias a struct mem_kern_band as far as the compiler knows, and reloading
+ * them every pixel kept the loops from being vectorized.
+ */
+#define BAND(k) \
+	const double s##k = b[k].scale, o##k = b[k].offset; \
+	const float n##k = b[k].has_nodata ? b[k].nodata : NAN	/* NaN: equals nothing */
 
 void
 mem_kern_evi_f32(const float *restrict nir, const float *restrict red, const float *restrict blue,
     float *restrict out, size_t n, const struct mem_kern_band b[3])
 {
+	BAND(0);
+	BAND(1);
+	BAND(2);
+
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
-		double v = refl(nir[i], &b[0]), r = refl(red[i], &b[1]), u = refl(blue[i], &b[2]);
+		double v = nir[i] * s0 + o0, r = red[i] * s1 + o1, u = blue[i] * s2 + o2;
 		double den = v + 6.0 * r - 7.5 * u + 1.0;
-		int bad = is_nodata(nir[i], &b[0]) | is_nodata(red[i], &b[1]) |
-		    is_nodata(blue[i], &b[2]) | (den == 0.0);
+		int bad = (nir[i] == n0) | (red[i] == n1) | (blue[i] == n2) | (den == 0.0);
 		double q = 2.5 * (v - r) / (bad ? 1.0 : den);
 
 		out[i] = bad ? NAN : (float)q;
@@ -46,12 +46,16 @@ void
 mem_kern_savi_f32(const float *restrict nir, const float *restrict red, float *restrict out,
     size_t n, const struct mem_kern_band b[2], double L)
 {
+	BAND(0);
+	BAND(1);
+	const double L1 = 1.0 + L;
+
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
-		double v = refl(nir[i], &b[0]), r = refl(red[i], &b[1]);
+		double v = nir[i] * s0 + o0, r = red[i] * s1 + o1;
 		double den = v + r + L;
-		int bad = is_nodata(nir[i], &b[0]) | is_nodata(red[i], &b[1]) | (den == 0.0);
-		double q = (1.0 + L) * (v - r) / (bad ? 1.0 : den);
+		int bad = (nir[i] == n0) | (red[i] == n1) | (den == 0.0);
+		double q = L1 * (v - r) / (bad ? 1.0 : den);
 
 		out[i] = bad ? NAN : (float)q;
 	}
@@ -61,9 +65,12 @@ void
 mem_kern_reflectance_f32(const float *restrict in, float *restrict out, size_t n,
     const struct mem_kern_band *b)
 {
+	const double s = b->scale, o = b->offset;
+	const float nd = b->has_nodata ? b->nodata : NAN;	/* NaN: equals nothing */
+
 #pragma omp simd
 	for (size_t i = 0; i < n; i++)
-		out[i] = is_nodata(in[i], b) ? NAN : (float)refl(in[i], b);
+		out[i] = in[i] == nd ? NAN : (float)(in[i] * s + o);
 }
 
 void
