@@ -28,15 +28,17 @@ dilate_out(const unsigned char *m, unsigned char *h, float *out, int w, int in_r
 		for (int y = 0; y < in_rows; y++) {
 			const unsigned char *r = m + (size_t)y * w;
 			unsigned char *o = h + (size_t)y * w;
+			int cnt = 0;
 
+			/* a running count of the masked pixels in [x - dilate, x + dilate] */
+			for (int k = 0; k < dilate && k < w; k++)
+				cnt += r[k] & 1;
 			for (int x = 0; x < w; x++) {
-				int x0 = x - dilate < 0 ? 0 : x - dilate;
-				int x1 = x + dilate >= w ? w - 1 : x + dilate;
-				unsigned char any = 0;
-
-				for (int k = x0; k <= x1; k++)
-					any |= r[k] & 1;
-				o[x] = any;
+				if (x + dilate < w)
+					cnt += r[x + dilate] & 1;
+				o[x] = cnt > 0;
+				if (x - dilate >= 0)
+					cnt -= r[x - dilate] & 1;
 			}
 		}
 	} else
@@ -69,17 +71,20 @@ mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top,
     unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch)
 {
 	size_t np = (size_t)w * (size_t)in_rows;
-	unsigned char *m = scratch, *h = scratch + np;
+	unsigned char *m = scratch, *h = scratch + np, tab[64];
+	const float nd = has_nodata ? nodata : NAN;	/* NaN: equals nothing */
 
+	for (int k = 0; k < 64; k++)
+		tab[k] = (unsigned char)(classes >> k & 1ULL);
 	for (size_t i = 0; i < np; i++) {
 		float v = in[i];
-		int k = (int)v;
 
-		if (v != v || (has_nodata && v == nodata))
+		if (v != v || v == nd)
 			m[i] = 2;
+		else if (v >= 0 && v < 64 && (float)(int)v == v)
+			m[i] = tab[(int)v];
 		else
-			/* classes outside 0-63 or fractional values are never masked */
-			m[i] = v >= 0 && v < 64 && (float)k == v && (classes >> k & 1ULL);
+			m[i] = 0;	/* classes outside 0-63 or fractional values are never masked */
 	}
 	dilate_out(m, h, out, w, in_rows, top, rows, dilate);
 }
