@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kern.h"
@@ -24,26 +25,26 @@ dilate_out(const unsigned char *m, unsigned char *h, float *out, int w, int in_r
 {
 	size_t np = (size_t)w * (size_t)in_rows;
 
-	if (dilate > 0) {
-		for (int y = 0; y < in_rows; y++) {
-			const unsigned char *r = m + (size_t)y * w;
-			unsigned char *o = h + (size_t)y * w;
-			int cnt = 0;
+#pragma omp simd
+	for (size_t i = 0; i < np; i++)
+		h[i] = m[i] & 1;
+	/* along the rows: or in the pixels 1 to dilate away on each side */
+	for (int y = 0; dilate > 0 && y < in_rows; y++) {
+		const unsigned char *r = m + (size_t)y * w;
+		unsigned char *o = h + (size_t)y * w;
 
-			/* a running count of the masked pixels in [x - dilate, x + dilate] */
-			for (int k = 0; k < dilate && k < w; k++)
-				cnt += r[k] & 1;
-			for (int x = 0; x < w; x++) {
-				if (x + dilate < w)
-					cnt += r[x + dilate] & 1;
-				o[x] = cnt > 0;
-				if (x - dilate >= 0)
-					cnt -= r[x - dilate] & 1;
-			}
+		for (int d = 1; d <= dilate && d < w; d++) {
+#pragma omp simd
+			for (int x = d; x < w; x++)
+				o[x] |= r[x - d] & 1;
+#pragma omp simd
+			for (int x = 0; x < w - d; x++)
+				o[x] |= r[x + d] & 1;
 		}
-	} else
-		for (size_t i = 0; i < np; i++)
-			h[i] = m[i] & 1;
+	}
+	/* down the columns: the rows dilate above and below, as bytes, then to float */
+	unsigned char *acc = malloc(w > 0 ? (size_t)w : 1);
+
 	for (int y = 0; y < rows; y++) {
 		int yi = top + y;
 		int y0 = yi - dilate < 0 ? 0 : yi - dilate;
@@ -51,6 +52,21 @@ dilate_out(const unsigned char *m, unsigned char *h, float *out, int w, int in_r
 		const unsigned char *c = m + (size_t)yi * w;
 		float *o = out + (size_t)y * w;
 
+		if (acc) {
+			memcpy(acc, h + (size_t)y0 * w, (size_t)w);
+			for (int k = y0 + 1; k <= y1; k++) {
+				const unsigned char *r = h + (size_t)k * w;
+
+#pragma omp simd
+				for (int x = 0; x < w; x++)
+					acc[x] |= r[x];
+			}
+#pragma omp simd
+			for (int x = 0; x < w; x++)
+				o[x] = c[x] == 2 ? NAN : (float)acc[x];
+			continue;
+		}
+		/* no memory for a row of bytes: the same on the floats */
 		for (int x = 0; x < w; x++)
 			o[x] = 0;
 		for (int k = y0; k <= y1; k++) {
@@ -64,6 +80,7 @@ dilate_out(const unsigned char *m, unsigned char *h, float *out, int w, int in_r
 		for (int x = 0; x < w; x++)
 			o[x] = c[x] == 2 ? NAN : o[x];
 	}
+	free(acc);
 }
 
 void
@@ -71,20 +88,40 @@ mem_kern_cloudmask_f32(const float *in, float *out, int w, int in_rows, int top,
     unsigned long long classes, int has_nodata, float nodata, int dilate, unsigned char *scratch)
 {
 	size_t np = (size_t)w * (size_t)in_rows;
-	unsigned char *m = scratch, *h = scratch + np, tab[64];
+	unsigned char *m = scratch, *h = scratch + np;
 	const float nd = has_nodata ? nodata : NAN;	/* NaN: equals nothing */
+	float cl[64];
+	int nc = 0;
 
+	/* a class is masked where the value is exactly it: fractions and others never are */
 	for (int k = 0; k < 64; k++)
-		tab[k] = (unsigned char)(classes >> k & 1ULL);
-	for (size_t i = 0; i < np; i++) {
-		float v = in[i];
+		if (classes >> k & 1ULL)
+			cl[nc++] = (float)k;
+	/*
+	 * one vectorized pass for the first 8 classes (NaN, which equals
+	 * nothing, fills the list) and nodata, then one pass for each other
+	 */
+	for (int j = nc; j < 8; j++)
+		cl[j] = NAN;
+	{
+		const float c0 = cl[0], c1 = cl[1], c2 = cl[2], c3 = cl[3];
+		const float c4 = cl[4], c5 = cl[5], c6 = cl[6], c7 = cl[7];
 
-		if (v != v || v == nd)
-			m[i] = 2;
-		else if (v >= 0 && v < 64 && (float)(int)v == v)
-			m[i] = tab[(int)v];
-		else
-			m[i] = 0;	/* classes outside 0-63 or fractional values are never masked */
+#pragma omp simd
+		for (size_t i = 0; i < np; i++) {
+			const float v = in[i];
+			const unsigned char r = (v == c0) | (v == c1) | (v == c2) | (v == c3) |
+			    (v == c4) | (v == c5) | (v == c6) | (v == c7);
+
+			m[i] = (v != v) | (v == nd) ? 2 : r;
+		}
+	}
+	for (int j = 8; j < nc; j++) {
+		const float c = cl[j];
+
+#pragma omp simd
+		for (size_t i = 0; i < np; i++)
+			m[i] |= (m[i] != 2) & (in[i] == c);
 	}
 	dilate_out(m, h, out, w, in_rows, top, rows, dilate);
 }

@@ -1,5 +1,6 @@
 /*
- * test-kern.c - the NDVI kernel, CPU and (when a device is there) CUDA.
+ * test-kern.c - the NDVI kernel, CPU and (when a device is there) CUDA, and
+ * the cloud mask kernel against a plain loop.
  *
  * Expected values are worked out by hand or by a plain double-precision
  * loop written here, not by calling the kernel twice.  The CPU kernel must
@@ -330,6 +331,83 @@ test_large(void)
 	free(out2);
 }
 
+/*
+ * The cloud mask against a plain loop written here: a pixel is masked when
+ * its value is exactly one of the classes (not a fraction, not outside
+ * 0-63), nodata or NaN is NaN, and a dilation of d masks every pixel within
+ * d pixels (a square) of a masked one, reading the halo rows above and
+ * below the strip.  Up to 8 classes and more than 8 take different paths.
+ */
+static float
+ref_mask_at(const float *in, int w, int in_rows, int x, int y, unsigned long long cls,
+    int has_nd, float nd, int d)
+{
+	float v = in[(size_t)y * w + x];
+
+	if (v != v || (has_nd && v == nd))
+		return NAN;
+	for (int yy = y - d; yy <= y + d; yy++)
+		for (int xx = x - d; xx <= x + d; xx++) {
+			float u;
+
+			if (yy < 0 || yy >= in_rows || xx < 0 || xx >= w)
+				continue;
+			u = in[(size_t)yy * w + xx];
+			if (u == u && !(has_nd && u == nd) && u >= 0 && u < 64 && u == floorf(u) &&
+			    (cls >> (int)u & 1ULL))
+				return 1;
+		}
+	return 0;
+}
+
+static void
+test_cloudmask_reference(void)
+{
+	const int w = 53, in_rows = 23;
+	const unsigned long long sets[] = { 1ULL << 3 | 1ULL << 8 | 1ULL << 9 | 1ULL << 10,
+		0x5555555555555555ULL, 1ULL << 63 | 1ULL };
+	float *in = malloc(sizeof *in * w * in_rows), *out = malloc(sizeof *out * w * in_rows);
+	unsigned char *scr = malloc(2 * (size_t)w * in_rows);
+	unsigned seed = 7;
+
+	for (int i = 0; i < w * in_rows; i++) {
+		seed = seed * 1103515245u + 12345u;
+		switch (seed >> 16 & 15) {
+		case 0: in[i] = NAN; break;
+		case 1: in[i] = 0; break;		/* the nodata value */
+		case 2: in[i] = 8.5f; break;		/* a fraction: never masked */
+		case 3: in[i] = -1; break;
+		case 4: in[i] = 64; break;
+		case 5: in[i] = 1e30f; break;
+		default: in[i] = (float)(seed >> 20 & 63); break;
+		}
+	}
+	for (size_t k = 0; k < sizeof sets / sizeof *sets; k++)
+		for (int d = 0; d <= 3; d++)
+			for (int has_nd = 0; has_nd <= 1; has_nd++) {
+				/* the middle rows of the strip: top = d rows of halo above */
+				int top = d, rows = in_rows - 2 * d, bad = 0;
+
+				mem_kern_cloudmask_f32(in, out, w, in_rows, top, rows, sets[k], has_nd, 0,
+				    d, scr);
+				for (int y = 0; y < rows && !bad; y++)
+					for (int x = 0; x < w && !bad; x++) {
+						float a = out[(size_t)y * w + x];
+						float b = ref_mask_at(in, w, in_rows, x, top + y, sets[k],
+						    has_nd, 0, d);
+
+						bad = !(a == b || (a != a && b != b));
+						if (bad)
+							diag("x %d y %d: %g, want %g", x, y, a, b);
+					}
+				ok(!bad, "cloudmask: classes %#llx, dilation %d, nodata %s: as the plain loop",
+				    sets[k], d, has_nd ? "0" : "none");
+			}
+	free(in);
+	free(out);
+	free(scr);
+}
+
 int
 main(void)
 {
@@ -338,5 +416,6 @@ main(void)
 	test_scale_offset();
 	test_small_and_tails();
 	test_large();
+	test_cloudmask_reference();
 	return tap_exit();
 }
