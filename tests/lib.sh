@@ -119,6 +119,30 @@ demo() {
 	[ -f demo/catalog.json ] || mem-demo -o demo "$@"
 }
 
+# small_recipe: mem-demo's scene in demo/ and small.yaml, a recipe of 9 tiles
+# over a corner of it (cloudmask, masked NDVI), for the ledger and consensus
+# tests
+small_recipe() {
+	mem-demo -o demo > /dev/null
+	cat > small.yaml <<EOF
+version: 1
+name: small
+source:
+  catalog: demo/catalog.json
+dates: 2024-07-01/2024-07-31
+area:
+  bbox: [9.78, 46.05, 9.83, 46.08]
+assets: [red, nir, scl]
+grid: webmercator:14
+stages:
+  - cloudmask
+  - ndvi:mask=cloudmask
+outputs:
+  dir: out
+  title: NDVI
+EOF
+}
+
 # is_cog FILE: gdalinfo opens FILE and reports COG layout.
 is_cog() {
 	gdalinfo "$1" 2>/dev/null | grep -q 'LAYOUT=COG'

@@ -110,24 +110,7 @@ set -e
 	not_ok "unreachable ledger: exit $rc: $(cat unreach.err)"
 
 # --- three workers, one recipe ----------------------------------------------------------------
-mem-demo -o demo > /dev/null
-cat > small.yaml <<EOF
-version: 1
-name: small
-source:
-  catalog: demo/catalog.json
-dates: 2024-07-01/2024-07-31
-area:
-  bbox: [9.78, 46.05, 9.83, 46.08]
-assets: [red, nir, scl]
-grid: webmercator:14
-stages:
-  - cloudmask
-  - ndvi:mask=cloudmask
-outputs:
-  dir: out
-  title: NDVI
-EOF
+small_recipe
 t0=$(date +%s)
 mem-run -q --run-dir std small.yaml
 mv out out-std

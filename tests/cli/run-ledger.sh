@@ -37,24 +37,7 @@ etcd --name m1 --data-dir "$D/m1" \
 	--heartbeat-interval 50 --election-timeout 500 --logger zap --log-outputs stderr > "$D/m1.log" 2>&1 &
 echo $! > "$D/m1.pid"
 
-mem-demo -o demo > /dev/null
-cat > small.yaml <<EOF
-version: 1
-name: small
-source:
-  catalog: demo/catalog.json
-dates: 2024-07-01/2024-07-31
-area:
-  bbox: [9.78, 46.05, 9.83, 46.08]
-assets: [red, nir, scl]
-grid: webmercator:14
-stages:
-  - cloudmask
-  - ndvi:mask=cloudmask
-outputs:
-  dir: out
-  title: NDVI
-EOF
+small_recipe
 
 # --- usage and --dry-run (no etcd needed) ---------------------------------------------------
 err=$(stderr_of mem-run -n --ledger http://127.0.0.1:46379/x small.yaml)
