@@ -119,6 +119,17 @@ demo() {
 	[ -f demo/catalog.json ] || mem-demo -o demo "$@"
 }
 
+# kill_pidfiles DIR...: SIGKILL the process group (else the process) named by
+# each DIR/*.pid, for the traps of tests that start services
+kill_pidfiles() {
+	for d in "$@"; do
+		for p in "$d"/*.pid; do
+			[ -f "$p" ] || continue
+			kill -9 "-$(cat "$p")" 2>/dev/null || kill -9 "$(cat "$p")" 2>/dev/null || true
+		done
+	done
+}
+
 # small_recipe: mem-demo's scene in demo/ and small.yaml, a recipe of 9 tiles
 # over a corner of it (cloudmask, masked NDVI), for the ledger and consensus
 # tests

@@ -20,10 +20,7 @@ done
 
 D=/dev/shm/mem-run-ledger-test.$$
 cleanup() {
-	for p in "$T"/*.pid "$D"/*.pid; do
-		[ -f "$p" ] || continue
-		kill -9 "-$(cat "$p")" 2>/dev/null || kill -9 "$(cat "$p")" 2>/dev/null || true
-	done
+	kill_pidfiles "$T" "$D"
 	rm -rf "$D" "$T"
 }
 trap cleanup EXIT INT TERM
