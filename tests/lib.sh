@@ -154,6 +154,22 @@ outputs:
 EOF
 }
 
+# small_reference: a plain mem-run of small.yaml, its outputs moved to
+# out-std/, their list in std.files, its tile count in NT
+small_reference() {
+	mem-run -q --run-dir std small.yaml
+	mv out out-std
+	NT=$(wc -l < std/tiles.ndjson)
+	(cd out-std && find . -type f | sort) > std.files
+}
+
+# same_out DIR: DIR holds small_reference's files, each byte for byte
+same_out() {
+	(cd "$1" && find . -type f | sort) > got.files
+	cmp -s std.files got.files || { diff std.files got.files | head -5 | sed 's/^/# /'; return 1; }
+	while read -r f; do cmp -s "out-std/$f" "$1/$f" || { echo "# differs: $f"; return 1; }; done < std.files
+}
+
 # is_cog FILE: gdalinfo opens FILE and reports COG layout.
 is_cog() {
 	gdalinfo "$1" 2>/dev/null | grep -q 'LAYOUT=COG'

@@ -47,15 +47,7 @@ consensus:
   quorum_size: 2
 recipe: small.yaml
 EOF
-mem-run -q --run-dir std small.yaml
-mv out out-std
-NT=$(wc -l < std/tiles.ndjson)
-(cd out-std && find . -type f | sort) > std.files
-same_out() {
-	(cd "$1" && find . -type f | sort) > got.files
-	cmp -s std.files got.files || { diff std.files got.files | head -5 | sed 's/^/# /'; return 1; }
-	while read -r f; do cmp -s "out-std/$f" "$1/$f" || { echo "# differs: $f"; return 1; }; done < std.files
-}
+small_reference
 EPS=127.0.0.1:51379,127.0.0.1:52379,127.0.0.1:53379
 TLS="--cacert st/tls/ca.pem --cert st/tls/client.pem --key st/tls/client-key.pem"
 # shellcheck disable=SC2086

@@ -109,18 +109,9 @@ set -e
 # --- three workers, one recipe ----------------------------------------------------------------
 small_recipe
 t0=$(date +%s)
-mem-run -q --run-dir std small.yaml
-mv out out-std
-NT=$(wc -l < std/tiles.ndjson)
-(cd out-std && find . -type f | sort) > std.files
+small_reference
 diag "standalone: $NT tiles, $(wc -l < std.files) files, $(($(date +%s) - t0)) s"
 
-# same_out DIR: ok when DIR holds the standalone run's files, each byte for byte
-same_out() {
-	(cd "$1" && find . -type f | sort) > got.files
-	cmp -s std.files got.files || { diff std.files got.files | head -5 | sed 's/^/# /'; return 1; }
-	while read -r f; do cmp -s "out-std/$f" "$1/$f" || { echo "# differs: $f"; return 1; }; done < std.files
-}
 # done_keys PREFIX STAGE: the number of done marks of a stage
 done_keys() { $ETCDCTL get --prefix --keys-only "$1/done/$2/" | grep -c . || true; }
 

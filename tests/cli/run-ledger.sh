@@ -112,19 +112,10 @@ done
 U=etcd://127.0.0.1:46379
 ETCDCTL="etcdctl --endpoints 127.0.0.1:46379"
 t0=$(date +%s)
-mem-run -q --run-dir std small.yaml
-mv out out-std
-NT=$(wc -l < std/tiles.ndjson)
-(cd out-std && find . -type f | sort) > std.files
+small_reference
 diag "plain mem-run: $NT tiles, $(wc -l < std.files) files, $(($(date +%s) - t0)) s"
 [ "$NT" -gt 1 ] || not_ok "the plain run made $NT tiles"
 
-# same_out DIR: DIR holds the plain run's files, each byte for byte
-same_out() {
-	(cd "$1" && find . -type f | sort) > got.files
-	cmp -s std.files got.files || { diff std.files got.files | head -5 | sed 's/^/# /'; return 1; }
-	while read -r f; do cmp -s "out-std/$f" "$1/$f" || { echo "# differs: $f"; return 1; }; done < std.files
-}
 # done_keys PREFIX STAGE: the done marks of a stage
 done_keys() { $ETCDCTL get --prefix --keys-only "$1/done/$2/" | grep -c . || true; }
 claims() { $ETCDCTL get --prefix --keys-only "$1/claim/" | grep -c . || true; }
