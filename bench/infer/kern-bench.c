@@ -302,7 +302,9 @@ main(int argc, char **argv)
 		printf("%-12s %5d %8.4f %8.1f %6.2f", names[s], bin[s] + bout[s], tc, bytes / tc / 1e9,
 		    bytes / tc / 1e9 / copy_gbps);
 		if (gpu) {
-			double tl = fmax(bin[s] * npx / (h2d * 1e9), bout[s] * npx / (d2h * 1e9));
+			/* the GPU's zonal sums moments on the device: no value comes back */
+			double bo = s == ZONAL ? 0 : bout[s];
+			double tl = fmax(bin[s] * npx / (h2d * 1e9), bo * npx / (d2h * 1e9));
 
 			tg = best_of(s, 1);
 			printf(" %8.4f %8.1f %6.2f %7.1f", tg, bytes / tg / 1e9, tl / tg, tc / tg);

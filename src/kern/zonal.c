@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kern.h"
+#include "simd.h"
 
 static int
 grow(struct mem_kern_zone *z, size_t need)
@@ -39,7 +40,7 @@ grow(struct mem_kern_zone *z, size_t need)
  * branch-free compaction that drops NaN: the loop is a load, a store and
  * an add a pixel, whatever the share of nodata.
  */
-int
+MEM_KERN_CLONES int
 mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const float *v,
     size_t n)
 {
