@@ -62,15 +62,24 @@ activate(float *v, int n, int act)
 	}
 }
 
-/* One layer over nr rows of w pixels, maps pixel-major (p * channels + c). */
+/*
+ * One layer over nr rows of w pixels, maps pixel-major (p * channels + c).
+ * bad[p] marks a pixel with a nodata band: its outputs are 0, as beyond
+ * the image's edge.
+ */
 static void
-layer_run(const struct mem_kern_layer *L, const float *in, float *out, int w, int nr)
+layer_run(const struct mem_kern_layer *L, const float *in, float *out, int w, int nr,
+    const unsigned char *bad)
 {
 	for (int y = 0; y < nr; y++)
 		for (int x = 0; x < w; x++) {
 			size_t p = (size_t)y * w + x;
 			float *o = out + p * L->nout;
 
+			if (bad[p]) {
+				memset(o, 0, (size_t)L->nout * sizeof *o);
+				continue;
+			}
 			for (int k = 0; k < L->nout; k++) {
 				double s = L->b[k];
 
@@ -106,11 +115,13 @@ mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, in
 	int halo = mem_kern_model_halo(m), C = mem_kern_model_maxwidth(m);
 	size_t cap = (size_t)(CHUNK + 2 * halo) * w * C;
 	float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+	unsigned char *bad = malloc((size_t)(CHUNK + 2 * halo) * w);
 	size_t n = (size_t)w * rows;
 
-	if (a == NULL || b == NULL) {
+	if (a == NULL || b == NULL || bad == NULL) {
 		free(a);
 		free(b);
+		free(bad);
 		return -1;
 	}
 	for (int cy = top; cy < top + rows; cy += CHUNK) {
@@ -120,17 +131,26 @@ mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, in
 		int nr = hi - lo, nc = m->nbands;
 		float *cur = a, *nxt = b, *t;
 
-		/* normalised inputs; nodata reads as the mean (0) for its neighbours */
+		/*
+		 * normalised inputs, a nodata band reading as 0 (its mean); every
+		 * layer's map is 0 at a pixel with a nodata band, so that nodata
+		 * is to the network what the image's edge is, whatever its depth
+		 */
 		for (int y = 0; y < nr; y++)
-			for (int x = 0; x < w; x++)
+			for (int x = 0; x < w; x++) {
+				size_t p = (size_t)y * w + x;
+
+				bad[p] = 0;
 				for (int i = 0; i < nc; i++) {
 					float v = in[i][(size_t)(lo + y) * w + x];
 
-					cur[((size_t)y * w + x) * nc + i] =
-					    v == v ? (float)((v - m->mean[i]) / m->std[i]) : 0.0f;
+					bad[p] |= v != v;
+					cur[p * nc + i] = v == v ? (float)((v - m->mean[i]) / m->std[i]) :
+					    0.0f;
 				}
+			}
 		for (int l = 0; l < m->nlayers; l++) {
-			layer_run(&m->layer[l], cur, nxt, w, nr);
+			layer_run(&m->layer[l], cur, nxt, w, nr, bad);
 			nc = m->layer[l].nout;
 			t = cur;
 			cur = nxt;
@@ -157,6 +177,7 @@ mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, in
 	}
 	free(a);
 	free(b);
+	free(bad);
 	return 0;
 }
 
