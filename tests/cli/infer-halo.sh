@@ -95,8 +95,17 @@ gdalinfo "$f" | grep -q "Size is 100, 128" && gdalinfo "$f" | grep -q "Origin = 
 	ok "a tile's output keeps its own grid and size" || not_ok "$(gdalinfo "$f" | grep -E 'Size|Origin')"
 
 # two shards: each runs its own tiles and reads the others' as neighbours
-check "the tiles in two shards" sh -c "mem-infer --shard 0/2 $S --workdir w4 < tiles.json > shards.json &&
-    mem-infer --shard 1/2 $S --workdir w4 < tiles.json >> shards.json"
+check "the tiles in two shards" sh -c "mem-infer --shard 0/2 $S --workdir w4 --summary s0.json < tiles.json > shards.json &&
+    mem-infer --shard 1/2 $S --workdir w4 --summary s1.json < tiles.json >> shards.json"
+# each shard reads every tile for its pixels, but counts only its own as input
+counts() { /usr/bin/python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); i = s["items"]
+print(i["read"], i["skipped"], i["done"], len(s["input_ids"]))' "$1"; }
+c0=$(counts s0.json) c1=$(counts s1.json)
+set -- $c0 $c1
+[ $(($1 + $5)) = 6 ] && [ $(($2 + $6)) = 6 ] && [ "$1" = "$3" ] && [ "$1" = "$4" ] &&
+    [ "$5" = "$7" ] && [ "$5" = "$8" ] && [ "$1" -gt 0 ] && [ "$5" -gt 0 ] &&
+	ok "--summary of each shard: its own tiles read and done, the others' skipped ($c0 / $c1)" ||
+	not_ok "shard summaries (read skipped done ids): $c0 / $c1"
 raw conv shards.json shards-conv
 [ "$(wc -l < shards.json)" = 6 ] && cmp -s whole-conv.img shards-conv.img &&
 	ok "conv: the two shards' mosaic equals the whole scene" ||
