@@ -52,6 +52,16 @@ mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const
 		struct mem_kern_zone *zz;
 		float *d;
 
+		/* the run's end: 8 ids at a time (a vectorized or), then one by one */
+		while (j + 8 <= n) {
+			unsigned diff = 0;
+
+			for (int k = 0; k < 8; k++)
+				diff |= (unsigned)(ids[j + k] ^ id);
+			if (diff)
+				break;
+			j += 8;
+		}
 		while (j < n && ids[j] == id)
 			j++;
 		if (id <= 0 || (size_t)id > nzones) {
@@ -62,9 +72,25 @@ mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const
 		if (zz->n + (j - i) > zz->cap && grow(zz, zz->n + (j - i)) < 0)
 			return -1;
 		d = zz->v + zz->n;
-		for (size_t k = i; k < j; k++) {
-			d[m] = v[k];
-			m += v[k] == v[k];
+		{
+			int nan = 0;
+
+#pragma omp simd reduction(|:nan)
+			for (size_t k = i; k < j; k++)
+				nan |= v[k] != v[k];
+			if (!nan) {
+				const float *restrict src = v + i;
+				float *restrict dst = d;
+
+				m = j - i;
+#pragma omp simd
+				for (size_t k = 0; k < m; k++)
+					dst[k] = src[k];
+			} else
+				for (size_t k = i; k < j; k++) {
+					d[m] = v[k];
+					m += v[k] == v[k];
+				}
 		}
 		zz->n += m;
 		i = j;

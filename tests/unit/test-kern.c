@@ -423,6 +423,69 @@ test_cloudmask_reference(void)
 	}
 }
 
+/*
+ * The zonal gather against a plain loop: runs of 1 to 40 pixels of one id
+ * (ids 0, negative and beyond the zones among them), NaN here and there
+ * and in whole runs, added in pieces that cut runs anywhere: each zone
+ * holds its values in pixel order, NaN left out.
+ */
+static void
+test_zonal_gather(void)
+{
+	const size_t n = 20000, nz = 7;
+	int *ids = malloc(n * sizeof *ids);
+	float *v = malloc(n * sizeof *v);
+	struct mem_kern_zone z[7], *ref = calloc(nz, sizeof *ref);
+	unsigned seed = 99;
+	int bad = 0;
+
+	memset(z, 0, sizeof z);
+	for (size_t i = 0; i < n;) {
+		size_t len;
+		int id, nanrun;
+
+		seed = seed * 1103515245u + 12345u;
+		len = 1 + (seed >> 16) % 40;
+		id = (int)((seed >> 8) % 11) - 2;	/* -2 .. 8: 1..7 are zones */
+		nanrun = (seed >> 4 & 15) == 0;
+		for (size_t k = 0; k < len && i < n; k++, i++) {
+			seed = seed * 1103515245u + 12345u;
+			ids[i] = id;
+			v[i] = nanrun || (seed >> 16) % 9 == 0 ? NAN : (float)(seed >> 12 & 1023);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] < 1 || ids[i] > (int)nz || v[i] != v[i])
+			continue;
+		struct mem_kern_zone *r = &ref[ids[i] - 1];
+
+		if (r->n == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 64;
+			r->v = realloc(r->v, r->cap * sizeof *r->v);
+		}
+		r->v[r->n++] = v[i];
+	}
+	for (size_t off = 0, piece = 1; off < n; off += piece, piece = piece * 3 % 997 + 1) {
+		size_t len = n - off < piece ? n - off : piece;
+
+		if (mem_kern_zonal_add(z, nz, ids + off, v + off, len) < 0)
+			bad = 1;
+	}
+	for (size_t k = 0; k < nz && !bad; k++)
+		if (z[k].n != ref[k].n || (z[k].n && memcmp(z[k].v, ref[k].v, z[k].n * sizeof *z[k].v))) {
+			diag("zone %zu: %zu values, want %zu", k + 1, z[k].n, ref[k].n);
+			bad = 1;
+		}
+	ok(!bad, "zonal gather: every zone's values in pixel order, NaN and other ids left out");
+	for (size_t k = 0; k < nz; k++) {
+		free(z[k].v);
+		free(ref[k].v);
+	}
+	free(ref);
+	free(ids);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -432,5 +495,6 @@ main(void)
 	test_small_and_tails();
 	test_large();
 	test_cloudmask_reference();
+	test_zonal_gather();
 	return tap_exit();
 }
