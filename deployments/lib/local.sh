@@ -69,9 +69,10 @@ etcd_cmd() {
 }
 TLSC() { echo "--cacert $STATE/tls/ca.pem --cert $STATE/tls/client.pem --key $STATE/tls/client-key.pem"; }
 # port_taken PORT: something accepts connections on 127.0.0.1:PORT.  Only
-# curl's exit 7 (could not connect) means free: an etcd that is still
-# shutting down keeps its listeners but answers nothing (exit 28), and the
-# member started on that port would die at once (bind: address already in use)
+# curl's exit 7 (could not connect) means free: an etcd port that takes only
+# TLS with a client certificate answers neither plain http nor https without
+# one (exit 52, 35, 56), yet the member started there would die at once
+# (bind: address already in use)
 port_taken() { _rc=0; curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:$1/" >/dev/null 2>&1 || _rc=$?; [ "$_rc" -ne 7 ]; }
 # port_holder PORT: " (etcd, pid 123)" when ss(8) can tell who listens there
 port_holder() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/ (\1, pid \2)/p' | head -n 1; }
@@ -133,7 +134,7 @@ local_consensus_up() {
 			fail "member m$i already runs (pid $(cat "$STATE/m$i.pid")): destroy first"
 		fi
 		for p in "$(cport $i)" "$(pport $i)"; do
-			port_taken "$p" && fail "port 127.0.0.1:$p is taken$(port_holder "$p"): stop what listens there (an etcd that lost its quorum can take half a minute to stop) or move the ports (MEM_DEPLOY_ETCD_PORT_PREFIX)"
+			port_taken "$p" && fail "port 127.0.0.1:$p is taken$(port_holder "$p"): stop what listens there (an etcd of an earlier cluster?) or move the ports (MEM_DEPLOY_ETCD_PORT_PREFIX)"
 		done
 		i=$((i + 1))
 	done
@@ -234,7 +235,6 @@ local_consensus_destroy() {
 	done
 	# every member asked to stop at once, then 5 s for all; what remains is
 	# killed, and waited for: once destroy returns, no member holds a port
-	# (a member that lost its quorum can take half a minute to stop)
 	pids=
 	for p in "$STATE"/m*.pid; do
 		[ -f "$p" ] || continue
@@ -248,6 +248,13 @@ local_consensus_destroy() {
 		# shellcheck disable=SC2086
 		wait_gone 50 $pids || echo "$PROG: etcd member(s) still running after SIGKILL:$pids" >&2
 	fi
+	# and reaped: ours (a failed up's) by wait, the others by init (2 s at most)
+	for pid in $pids; do alive "$pid" || wait "$pid" 2>/dev/null || true; done
+	t=0; while [ $t -lt 20 ]; do
+		left=; for pid in $pids; do kill -0 "$pid" 2>/dev/null && left=1; done
+		[ -n "$left" ] || break
+		sleep 0.1; t=$((t + 1))
+	done
 	rm -rf "$ETCD_DATA/mem-deploy-$NAME" "$STATE/tls"
 	echo "$PROG: workers and etcd members stopped, data and certificates removed"
 	audit ok "etcd stopped"

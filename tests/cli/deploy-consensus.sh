@@ -83,7 +83,8 @@ wait_workers() {
 
 # --- up refuses, or fails fast and says why ---------------------------------------------
 check_exit "MEM_DEPLOY_ETCD_WAIT not a number: exit 2" 2 env MEM_DEPLOY_ETCD_WAIT=soon sh "$DEPLOY" --config c.yaml --state-dir st up
-# a listener that accepts and never answers, as an etcd still stopping does
+# a listener that accepts and never answers (as a port that takes only TLS
+# with a client certificate does to a plain probe)
 if [ -x /usr/bin/python3 ]; then
 	/usr/bin/python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
