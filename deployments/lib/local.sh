@@ -47,7 +47,14 @@ local_standalone_destroy() { rm -rf "$STATE"; echo "$PROG: removed $STATE"; audi
 # client-certificate auth on both the client and the peer ports (every
 # member presents the one member certificate to the others), then one worker per
 # node: deployments/lib/consensus-worker.sh, the recipe's stages with
-# --ledger etcds://.../mem/NAME/RUN, all sharing $STATE/run.
+# --ledger etcds://.../mem/NAME/RUN, all sharing $STATE/run.  Before, it
+# refuses a port anything accepts connections on; it waits for the members
+# MEM_DEPLOY_ETCD_WAIT seconds (default 30) and gives up at once when one
+# exits, showing the end of each unhealthy member's log.  destroy returns
+# once no member runs.  Ports in the host's ephemeral range (32768-60999 on
+# Linux; member 4 and up by default) can be taken a while by outgoing
+# connections: a member dialing a stopped peer there may connect to itself,
+# and that port stays unbindable for 60 s (TIME-WAIT).
 ETCD_DATA=${MEM_DEPLOY_ETCD_DATA:-/dev/shm}
 PFX=${MEM_DEPLOY_ETCD_PORT_PREFIX:-}
 SFX=${MEM_DEPLOY_ETCD_PORT_SUFFIX:-2379}
@@ -61,6 +68,39 @@ etcd_cmd() {
 		"$1" "$ETCD_DATA" "$NAME" "$1" "$(cport "$1")" "$(cport "$1")" "$t" "$t" "$t" "$(pport "$1")" "$(pport "$1")" "$t" "$t" "$t" "$NAME" "$cl" "$NAME"
 }
 TLSC() { echo "--cacert $STATE/tls/ca.pem --cert $STATE/tls/client.pem --key $STATE/tls/client-key.pem"; }
+# port_taken PORT: something accepts connections on 127.0.0.1:PORT.  Only
+# curl's exit 7 (could not connect) means free: an etcd port that takes only
+# TLS with a client certificate answers neither plain http nor https without
+# one (exit 52, 35, 56), yet the member started there would die at once
+# (bind: address already in use)
+port_taken() { _rc=0; curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:$1/" >/dev/null 2>&1 || _rc=$?; [ "$_rc" -ne 7 ]; }
+# port_holder PORT: " (etcd, pid 123)" when ss(8) can tell who listens there
+port_holder() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/ (\1, pid \2)/p' | head -n 1; }
+# alive PID: the process runs (a zombie does not)
+alive() { kill -0 "$1" 2>/dev/null || return 1; case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) return 1 ;; esac; }
+# wait_gone TENTHS PID...: until none of PID... runs, TENTHS tenths of a second at most
+wait_gone() {
+	_n=$1; shift
+	while [ "$_n" -gt 0 ]; do
+		_l=; for _p in "$@"; do alive "$_p" && _l=1; done
+		[ -n "$_l" ] || return 0
+		sleep 0.1; _n=$((_n - 1))
+	done
+	return 1
+}
+# ephemeral_note PORT...: a hint on stderr for the ports that lie in this
+# host's ephemeral range: an outgoing connection may take such a port (a
+# member dialing a stopped peer's port can connect to itself, and the port
+# then stays in TIME-WAIT, unbindable, for 60 s)
+ephemeral_note() {
+	read -r _lo _hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+	for _p in "$@"; do
+		[ "$_p" -ge "$_lo" ] && [ "$_p" -le "$_hi" ] || continue
+		echo "$PROG: port $_p lies in this host's ephemeral port range ($_lo-$_hi), where outgoing connections take ports too: move the ports below $_lo (MEM_DEPLOY_ETCD_PORT_PREFIX, MEM_DEPLOY_ETCD_PORT_SUFFIX) or wait a minute" >&2
+	done
+}
+# member_log_tail I: the last lines of member I's log, indented, without zap's stack traces
+member_log_tail() { tail -n "${2:-5}" "$STATE/m$1.log" 2>/dev/null | sed 's/,"stacktrace":.*}$/}/; s/^/    /' >&2 || true; }
 # shellcheck disable=SC2046
 healthy() { curl -s -m 1 --noproxy 127.0.0.1 $(TLSC) "https://127.0.0.1:$(cport "$1")/health" 2>/dev/null | grep -q '"health":"true"'; }
 worker_cmd() {
@@ -84,21 +124,22 @@ local_consensus_up() {
 	command -v etcd >/dev/null 2>&1 || fail "'etcd' not found: install the Debian packages etcd-server and etcd-client"
 	command -v openssl >/dev/null 2>&1 || fail "'openssl' not found: it makes the cluster's certificates"
 	[ "$N" -le 9 ] || refuse nodes "the local provider runs at most 9 etcd members"
+	isint "$(pport "$N")" && [ "$(pport "$N")" -le 65535 ] ||
+		refuse nodes "member m$N's peer port would be $(pport "$N"): set MEM_DEPLOY_ETCD_PORT_PREFIX and MEM_DEPLOY_ETCD_PORT_SUFFIX so that every port is below 65536"
+	wait_s=${MEM_DEPLOY_ETCD_WAIT:-30}
+	isint "$wait_s" && [ "$wait_s" -gt 0 ] || { echo "$PROG: MEM_DEPLOY_ETCD_WAIT: '$wait_s' is not a whole number of seconds above 0" >&2; audit refused "MEM_DEPLOY_ETCD_WAIT '$wait_s'"; exit 2; }
 	i=1
 	while [ $i -le "$N" ]; do
 		if [ -f "$STATE/m$i.pid" ] && kill -0 "$(cat "$STATE/m$i.pid")" 2>/dev/null; then
 			fail "member m$i already runs (pid $(cat "$STATE/m$i.pid")): destroy first"
 		fi
 		for p in "$(cport $i)" "$(pport $i)"; do
-			if curl -s -m 1 --noproxy 127.0.0.1 "http://127.0.0.1:$p/" >/dev/null 2>&1 ||
-				curl -s -k -m 1 --noproxy 127.0.0.1 "https://127.0.0.1:$p/" >/dev/null 2>&1; then
-				fail "port 127.0.0.1:$p is taken"
-			fi
+			port_taken "$p" && fail "port 127.0.0.1:$p is taken$(port_holder "$p"): stop what listens there (an etcd of an earlier cluster?) or move the ports (MEM_DEPLOY_ETCD_PORT_PREFIX)"
 		done
 		i=$((i + 1))
 	done
-	# no member runs (checked above): the certificates of an earlier up go
-	rm -rf "$STATE/tls"
+	# no member runs (checked above): the certificates and data of an earlier up go
+	rm -rf "$STATE/tls" "$ETCD_DATA/mem-deploy-$NAME"
 	local_tls_script > "$STATE/tls.sh"
 	sh "$STATE/tls.sh" "$STATE/tls" > "$STATE/tls.log" 2>&1 || fail "openssl failed making the certificates (see $STATE/tls.log)"
 	audit ok "TLS: CA, server and client certificates in $STATE/tls"
@@ -110,16 +151,36 @@ local_consensus_up() {
 		echo $! > "$STATE/m$i.pid"
 		i=$((i + 1))
 	done
-	t=0
-	while [ $t -lt 100 ]; do
-		up=0; i=1
-		while [ $i -le "$N" ]; do healthy $i && up=$((up + 1)); i=$((i + 1)); done
-		[ "$up" -lt "$N" ] || break
-		sleep 0.1; t=$((t + 1))
+	# until every member says healthy, for MEM_DEPLOY_ETCD_WAIT seconds at
+	# most; a member that exited (a port taken after all, a bad flag) ends
+	# the wait at once
+	t0=$(date +%s); gone=
+	while :; do
+		up=0; bad=; i=1
+		while [ $i -le "$N" ]; do
+			if healthy $i; then up=$((up + 1)); else bad="$bad $i"; alive "$(cat "$STATE/m$i.pid")" || gone="$gone $i"; fi
+			i=$((i + 1))
+		done
+		[ "$up" -lt "$N" ] && [ -z "$gone" ] && [ $(($(date +%s) - t0)) -lt "$wait_s" ] || break
+		sleep 0.1
 	done
 	if [ "$up" -lt "$N" ]; then
+		for i in $bad; do
+			case " $gone " in
+			*" $i "*) rc=0; wait "$(cat "$STATE/m$i.pid")" 2>/dev/null || rc=$?; st="exited (status $rc)" ;;
+			*) st="runs, not healthy" ;;
+			esac
+			echo "$PROG: etcd member m$i $st; the end of $STATE/m$i.log:" >&2
+			member_log_tail "$i"
+			if grep -q 'address already in use' "$STATE/m$i.log" 2>/dev/null; then
+				ephemeral_note "$(cport "$i")" "$(pport "$i")"
+			fi
+		done
 		local_consensus_destroy >/dev/null
-		fail "etcd: $up of $N members healthy after 10 s"
+		if [ -n "$gone" ]; then
+			fail "etcd: member(s)$(echo "$gone" | sed 's/ / m/g') exited after $(($(date +%s) - t0)) s ($up of $N healthy; logs above)"
+		fi
+		fail "etcd: $up of $N members healthy after $wait_s s (MEM_DEPLOY_ETCD_WAIT; logs above)"
 	fi
 	echo "$PROG: etcd: $N members healthy on $(endpoints) (TLS, client certificates)"
 	audit ok "etcd: $N members healthy"
@@ -172,13 +233,27 @@ local_consensus_destroy() {
 		kill -9 "-$(cat "$p")" 2>/dev/null || kill -9 "$(cat "$p")" 2>/dev/null || true
 		rm -f "$p"
 	done
+	# every member asked to stop at once, then 5 s for all; what remains is
+	# killed, and waited for: once destroy returns, no member holds a port
+	pids=
 	for p in "$STATE"/m*.pid; do
 		[ -f "$p" ] || continue
 		pid=$(cat "$p")
-		kill "$pid" 2>/dev/null || true
-		t=0; while kill -0 "$pid" 2>/dev/null && [ $t -lt 50 ]; do sleep 0.1; t=$((t + 1)); done
-		kill -9 "$pid" 2>/dev/null || true
+		kill "$pid" 2>/dev/null && pids="$pids $pid"
 		rm -f "$p"
+	done
+	# shellcheck disable=SC2086
+	if ! wait_gone 50 $pids; then
+		for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+		# shellcheck disable=SC2086
+		wait_gone 50 $pids || echo "$PROG: etcd member(s) still running after SIGKILL:$pids" >&2
+	fi
+	# and reaped: ours (a failed up's) by wait, the others by init (2 s at most)
+	for pid in $pids; do alive "$pid" || wait "$pid" 2>/dev/null || true; done
+	t=0; while [ $t -lt 20 ]; do
+		left=; for pid in $pids; do kill -0 "$pid" 2>/dev/null && left=1; done
+		[ -n "$left" ] || break
+		sleep 0.1; t=$((t + 1))
 	done
 	rm -rf "$ETCD_DATA/mem-deploy-$NAME" "$STATE/tls"
 	echo "$PROG: workers and etcd members stopped, data and certificates removed"
