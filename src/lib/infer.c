@@ -410,7 +410,7 @@ is_mask(const struct mem_stage *s)
 	return s->kind == MEM_STAGE_CLOUDMASK || s->kind == MEM_STAGE_CHANGE;
 }
 
-/* The names of a mask's values 0 and 1: its categories and its classes in the item. */
+/* The names of a mask's values 0 and 1: its classes in the item. */
 static const char *const *
 mask_classes(const struct mem_stage *s)
 {
@@ -477,20 +477,11 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem
 		GDALSetRasterNoDataValue(GDALGetRasterBand(out, b + 1), NAN);
 		GDALSetDescription(GDALGetRasterBand(out, b + 1), s->clf->classes[b]);
 	}
-	if (cls) {
-		/* the class names as the band's categories: QGIS and gdalinfo show them */
-		char **cat = NULL;
-
-		for (int i = 0; i < s->clf->k.nclasses; i++)
-			cat = CSLAddString(cat, s->clf->classes[i]);
-		GDALSetRasterCategoryNames(GDALGetRasterBand(out, 1), cat);
-		CSLDestroy(cat);
-	} else if (byte) {
-		char **cat = CSLAddString(CSLAddString(NULL, mask_classes(s)[0]), mask_classes(s)[1]);
-
-		GDALSetRasterCategoryNames(GDALGetRasterBand(out, 1), cat);
-		CSLDestroy(cat);
-	}
+	/*
+	 * No category names: a GeoTIFF keeps them only in a .aux.xml beside
+	 * the temporary name, left behind by the rename.  The classes are in
+	 * the item (classification:classes, describe()).
+	 */
 	return out;
 }
 
