@@ -425,8 +425,9 @@ mask_classes(const struct mem_stage *s)
  * any other non-zero 1.  GDAL's own conversion would make NaN 0 (clear).
  */
 static void
-mask_bytes(const float *v, unsigned char *b, size_t n)
+mask_bytes(const float *restrict v, unsigned char *restrict b, size_t n)
 {
+#pragma omp simd
 	for (size_t i = 0; i < n; i++)
 		b[i] = v[i] != v[i] ? MASK_NODATA : v[i] != 0;
 }
