@@ -103,6 +103,22 @@ set -- $res
 [ "${1:-0}" = 1 ] && [ "$3" = "$4" ] && [ "$5" = "$6" ] && [ "$3" -gt 0 ] &&
 	ok "the mask's bytes equal numpy's: $3 ones (the float mask's count), $5 at 255 (SCL nodata)" || not_ok "mask bytes: $res"
 [ "${2:-0}" = 1 ] && ok "raster:bands: uint8, nodata 255, classes 0 clear and 1 cloud" || not_ok "mask metadata: $(json_get chain.json "d['assets']['thick']['raster:bands']")"
+# mem-tile reads the classes: the mask's tiles stay UInt8 0/1/255, never averaged
+check "mem-tile of the result (a coarser zoom)" sh -c "mem-tile -g webmercator:12 --workdir w < chain.json > chain-tiles.json"
+res=$(gdal_py - chain-tiles.json <<'PY'
+import json, sys
+import numpy as np
+from osgeo import gdal
+vals, types = set(), set()
+for line in open(sys.argv[1]):
+    ds = gdal.Open(json.loads(line)["assets"]["thick"]["href"])
+    b = ds.GetRasterBand(1)
+    types.add("%s/%s" % (gdal.GetDataTypeName(b.DataType), b.GetNoDataValue()))
+    vals |= set(np.unique(b.ReadAsArray()).tolist())
+print(" ".join(sorted(types)), sorted(vals))
+PY
+)
+[ "$res" = "Byte/255.0 [0, 1, 255]" ] && ok "mem-tile keeps the mask UInt8 with nodata 255 and only 0 and 1 ($res)" || not_ok "tiled mask: $res"
 
 # strips cut anywhere give the same result: dilation reads a halo
 mem-infer -s 'cloudmask:dilate=3' -s 'expr:x=min(red, nir) / max(green, 0.01)' --workdir s1 < scene.json > s1.json
