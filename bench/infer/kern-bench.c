@@ -3,7 +3,8 @@
  * on CUDA, with the bandwidth it achieves and its fraction of the
  * memory-bound limit measured in the same run.
  *
- * Usage: kern-bench [WIDTH [ROWS]]   (default 10980 x 2048: a strip of a tile)
+ * Usage: kern-bench [WIDTH [ROWS [STAGE,...]]]
+ *   (default 10980 x 2048: a strip of a tile; every stage)
  *
  * The CPU runs each kernel as mem-infer does: strips of 64 rows spread over
  * the OpenMP threads (the cloud mask and the classifier with their halo
@@ -33,9 +34,9 @@
 enum { ND, EVI, SAVI, REFL, MASK, CLOUD, DIFF, THRESH, EXPR, ZONAL, CLASSIFY, NSTAGE };
 static const char *const names[NSTAGE] = { "ndvi", "evi", "savi", "reflectance", "apply_mask",
 	"cloudmask", "diff", "threshold", "expr", "zonal", "classify" };
-/* bytes read and written per pixel (float32 planes; zonal reads ids too) */
+/* bytes read and written per pixel (float32 planes; zonal reads ids and writes the values it gathers) */
 static const int bin[NSTAGE] = { 8, 12, 8, 4, 8, 4, 8, 4, 8, 8, 8 };
-static const int bout[NSTAGE] = { 4, 4, 4, 4, 4, 4, 4, 4, 4, 0, 4 };
+static const int bout[NSTAGE] = { 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4 };
 
 #define STRIP 64
 
@@ -48,8 +49,9 @@ static struct mem_kern_band kb[3] = { { 1e-4, -0.1, 1, 0 }, { 1e-4, -0.1, 1, 0 }
 	{ 1e-4, -0.1, 1, 0 } };
 static struct mem_expr *ex;
 static struct mem_kern_model model;
-static struct mem_kern_zonal_acc *acc;
 #define NZONES 400
+static struct mem_kern_zonal_acc *acc;
+static struct mem_kern_zone zall[NZONES], (*zthr)[NZONES];
 
 /* the classifier is compute-bound and slow on a CPU: it runs on the first CLS_ROWS rows */
 #define CLS_ROWS 256
@@ -66,9 +68,43 @@ cpu_run(int s)
 	int h = rows_of(s), nstrips = (h + STRIP - 1) / STRIP;
 
 	if (s == ZONAL) {
-		/* the CPU's zonal path gathers values; moments are the GPU's comparison */
-		mem_kern_zonal_acc_init(acc, NZONES);
-		mem_kern_zonal_moments_f32(acc, NZONES, ids, a, N);
+		/*
+		 * As mem-infer does on the CPU: each thread gathers its strips'
+		 * values per zone (exact percentiles need them all: 4 bytes
+		 * written a pixel), then the threads' values join the tile's.
+		 * Buffers keep their size from round to round, as a run's do
+		 * from tile to tile; the sort that makes the statistics is
+		 * per zone, after the pixels, and not timed here.
+		 */
+		for (int z = 0; z < NZONES; z++)
+			zall[z].n = 0;
+#pragma omp parallel
+		{
+			struct mem_kern_zone *zt = zthr[omp_get_thread_num()];
+
+			for (int z = 0; z < NZONES; z++)
+				zt[z].n = 0;
+#pragma omp for schedule(dynamic, 1)
+			for (int k = 0; k < nstrips; k++) {
+				int y0 = k * STRIP, rows = h - y0 < STRIP ? h - y0 : STRIP;
+				size_t off = (size_t)y0 * W;
+
+				if (mem_kern_zonal_add(zt, NZONES, ids + off, a + off,
+				    (size_t)rows * W) < 0)
+					abort();
+			}
+#pragma omp critical
+			for (int z = 0; z < NZONES; z++) {
+				/* a copy, not mem_kern_zonal_merge's move: the buffers stay */
+				if (zall[z].cap < zall[z].n + zt[z].n) {
+					zall[z].cap = zall[z].n + zt[z].n;
+					if ((zall[z].v = realloc(zall[z].v, zall[z].cap * sizeof(float))) == NULL)
+						abort();
+				}
+				memcpy(zall[z].v + zall[z].n, zt[z].v, zt[z].n * sizeof(float));
+				zall[z].n += zt[z].n;
+			}
+		}
 		return;
 	}
 #pragma omp parallel
@@ -158,6 +194,18 @@ best_of(int s, int gpu)
 	return best;
 }
 
+/* 1 when name is one of the comma-separated list */
+static int
+listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
+			return 1;
+	return 0;
+}
+
 static float *
 alloc_plane(int pinned)
 {
@@ -183,7 +231,7 @@ main(int argc, char **argv)
 	W = argc > 1 ? atoi(argv[1]) : 10980;
 	H = argc > 2 ? atoi(argv[2]) : 2048;
 	if (W < 16 || H < 16) {
-		fprintf(stderr, "usage: kern-bench [WIDTH [ROWS]] (at least 16 each)\n");
+		fprintf(stderr, "usage: kern-bench [WIDTH [ROWS [STAGE,...]]] (at least 16 each)\n");
 		return 2;
 	}
 	N = (size_t)W * H;
@@ -195,6 +243,7 @@ main(int argc, char **argv)
 	oc = alloc_plane(gpu);
 	ids = (int *)alloc_plane(gpu);
 	acc = calloc(NZONES, sizeof *acc);
+	zthr = calloc(omp_get_max_threads(), sizeof *zthr);
 	srand(20240715);
 #pragma omp parallel for schedule(static)
 	for (size_t i = 0; i < N; i++) {
@@ -245,13 +294,17 @@ main(int argc, char **argv)
 		printf(" %8s %8s %6s %7s", "gpu_s", "gpu_GBps", "gpu_lim", "speedup");
 	printf("\n");
 	for (int s = 0; s < NSTAGE; s++) {
+		if (argc > 3 && !listed(argv[3], names[s]))
+			continue;
 		double npx = (double)W * rows_of(s), bytes = (double)(bin[s] + bout[s]) * npx;
 		double tc = best_of(s, 0), tg;
 
 		printf("%-12s %5d %8.4f %8.1f %6.2f", names[s], bin[s] + bout[s], tc, bytes / tc / 1e9,
 		    bytes / tc / 1e9 / copy_gbps);
 		if (gpu) {
-			double tl = fmax(bin[s] * npx / (h2d * 1e9), bout[s] * npx / (d2h * 1e9));
+			/* the GPU's zonal sums moments on the device: no value comes back */
+			double bo = s == ZONAL ? 0 : bout[s];
+			double tl = fmax(bin[s] * npx / (h2d * 1e9), bo * npx / (d2h * 1e9));
 
 			tg = best_of(s, 1);
 			printf(" %8.4f %8.1f %6.2f %7.1f", tg, bytes / tg / 1e9, tl / tg, tc / tg);

@@ -376,10 +376,11 @@ mem_cli_take(struct mem_cli *c, const json_t *item)
 {
 	const char *id = mem_item_id(item);
 
-	if (c->shard_items && !mem_shard_has(id ? id : "", c->shard.index, c->shard.count)) {
+	if ((c->shard_items || c->shard_reads) &&
+	    !mem_shard_has(id ? id : "", c->shard.index, c->shard.count)) {
 		c->run.skipped++;
 		tick(c);
-		return 0;
+		return c->shard_reads;
 	}
 	mem_runrec_input(&c->run, item);
 	tick(c);

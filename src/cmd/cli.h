@@ -86,6 +86,8 @@ struct mem_cli {
 	int worst;		/* the worst status seen (exit code) */
 	struct mem_shard shard;	/* --shard I/N (count <= 1: all) */
 	int shard_items;	/* mem_cli_take skips the items of other shards (default 1) */
+	int shard_reads;	/* with shard_items 0: other shards' items are read (their
+				 * pixels are needed) but counted as skipped, not as input */
 	const char *metrics;	/* --metrics FILE */
 	const char *summary;	/* --summary FILE */
 	struct mem_runrec run;	/* counts, times and input ids for those two */

@@ -489,8 +489,10 @@ main(int argc, char **argv)
 	mem_raster_set_threads(cli.jobs);
 	mem_err_clear(&err);
 	/* a halo reads the neighbours of this shard's items, whatever their shard */
-	if (chain.halo > 0 && !chain.pairs)
+	if (chain.halo > 0 && !chain.pairs) {
 		cli.shard_items = 0;
+		cli.shard_reads = 1;	/* read, counted as skipped */
+	}
 	/* GDAL would warn about a bad option and write the files without it */
 	if (run.o.co && mem_raster_check_options("GTiff", run.o.co, &err) < 0)
 		mem_cli_error(&cli, &err);

@@ -8,8 +8,9 @@
 #include <math.h>
 
 #include "kern.h"
+#include "simd.h"
 
-void
+MEM_KERN_CLONES void
 mem_kern_diff_f32(const float *after, const float *before, float *out, size_t n)
 {
 #pragma omp simd
@@ -17,7 +18,7 @@ mem_kern_diff_f32(const float *after, const float *before, float *out, size_t n)
 		out[i] = after[i] - before[i];
 }
 
-void
+MEM_KERN_CLONES void
 mem_kern_threshold_f32(const float *d, float *out, size_t n, double t)
 {
 	float ft = (float)t;

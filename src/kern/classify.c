@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kern.h"
+#include "simd.h"
 
 #define CHUNK 16 /* output rows per pass: bounds the maps to (16 + 2 halo) rows */
 
@@ -44,6 +45,167 @@ mem_kern_model_maxwidth(const struct mem_kern_model *m)
 	return c;
 }
 
+/*
+ * One layer over nr rows of w pixels.  Maps are planar (channel c of row y
+ * at c * plane + y * w), so each output is computed for a whole row at
+ * once in a vectorized loop; each pixel's sum still takes its terms in the
+ * order classify.cu does (bias, then input, row, column), leaving out
+ * those beyond the rows and columns given, so the bits do not depend on
+ * the vector width.  bad[p] marks a pixel with a nodata band: its outputs
+ * are 0, as beyond the image's edge.  acc holds w doubles, e the layer's
+ * outputs of one pixel.
+ */
+static MEM_KERN_CLONES void
+layer_run(const struct mem_kern_layer *L, const float *in, float *out, int w, int nr,
+    size_t plane, const unsigned char *bad, double *restrict acc, double *e)
+{
+	for (int y = 0; y < nr; y++) {
+		const unsigned char *bd = bad + (size_t)y * w;
+
+		for (int k = 0; k < L->nout; k++) {
+			float *restrict o = out + (size_t)k * plane + (size_t)y * w;
+			const double b = L->b[k];
+
+#pragma omp simd
+			for (int x = 0; x < w; x++)
+				acc[x] = b;
+			for (int i = 0; i < L->nin; i++) {
+				if (L->type == MEM_KERN_DENSE) {
+					const float *restrict a = in + (size_t)i * plane + (size_t)y * w;
+					const double wt = L->w[(size_t)k * L->nin + i];
+
+#pragma omp simd
+					for (int x = 0; x < w; x++)
+						acc[x] += wt * a[x];
+					continue;
+				}
+				for (int dy = -1; dy <= 1; dy++) {
+					const float *restrict r = in + (size_t)i * plane + (size_t)(y + dy) * w;
+					const float *wk = L->w + (((size_t)k * L->nin + i) * 3 + (dy + 1)) * 3;
+					const double w0 = wk[0], w1 = wk[1], w2 = wk[2];
+
+					if (y + dy < 0 || y + dy >= nr)
+						continue;
+					/* dx = -1, 0, 1 in turn: each pixel's terms in that order */
+#pragma omp simd
+					for (int x = 1; x < w; x++)
+						acc[x] += w0 * r[x - 1];
+#pragma omp simd
+					for (int x = 0; x < w; x++)
+						acc[x] += w1 * r[x];
+#pragma omp simd
+					for (int x = 0; x < w - 1; x++)
+						acc[x] += w2 * r[x + 1];
+				}
+			}
+#pragma omp simd
+			for (int x = 0; x < w; x++)
+				o[x] = (float)acc[x];
+			if (L->act == MEM_KERN_RELU) {
+#pragma omp simd
+				for (int x = 0; x < w; x++)
+					o[x] = o[x] > 0 ? o[x] : 0;
+			}
+		}
+		if (L->act == MEM_KERN_SOFTMAX) {
+			float *o = out + (size_t)y * w;
+
+			for (int x = 0; x < w; x++) {
+				double mx = o[x], s = 0;
+
+				for (int k = 1; k < L->nout; k++)
+					mx = o[(size_t)k * plane + x] > mx ? o[(size_t)k * plane + x] : mx;
+				for (int k = 0; k < L->nout; k++) {
+					double d = (double)o[(size_t)k * plane + x] - mx;
+
+					/* below -746, exp is 0: skip libm's slow underflow path */
+					e[k] = d < -746.0 ? 0.0 : exp(d);
+					s += e[k];
+				}
+				for (int k = 0; k < L->nout; k++)
+					o[(size_t)k * plane + x] = (float)(e[k] / s);
+			}
+		}
+		for (int x = 0; x < w; x++)
+			if (bd[x])
+				for (int k = 0; k < L->nout; k++)
+					out[(size_t)k * plane + (size_t)y * w + x] = 0;
+	}
+}
+
+int
+mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, int w, int in_rows,
+    int top, int rows, float *cls, float *prob)
+{
+	int halo = mem_kern_model_halo(m), C = mem_kern_model_maxwidth(m);
+	size_t plane = (size_t)(CHUNK + 2 * halo) * w, cap = plane * C;
+	float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+	unsigned char *bad = malloc(plane);
+	double *acc = malloc((size_t)w * sizeof *acc), *e = malloc((size_t)C * sizeof *e);
+	size_t n = (size_t)w * rows;
+
+	if (a == NULL || b == NULL || bad == NULL || acc == NULL || e == NULL) {
+		free(a);
+		free(b);
+		free(bad);
+		free(acc);
+		free(e);
+		return -1;
+	}
+	for (int cy = top; cy < top + rows; cy += CHUNK) {
+		int cr = top + rows - cy < CHUNK ? top + rows - cy : CHUNK;
+		int lo = cy - halo < 0 ? 0 : cy - halo;
+		int hi = cy + cr + halo > in_rows ? in_rows : cy + cr + halo;
+		int nr = hi - lo, nc = m->nbands;
+		size_t np = (size_t)nr * w;
+		float *cur = a, *nxt = b, *t;
+
+		/*
+		 * normalised inputs, a nodata band reading as 0 (its mean); every
+		 * layer's map is 0 at a pixel with a nodata band, so that nodata
+		 * is to the network what the image's edge is, whatever its depth
+		 */
+		memset(bad, 0, np);
+		for (int i = 0; i < nc; i++) {
+			const float *v = in[i] + (size_t)lo * w;
+			float *c = cur + (size_t)i * plane;
+			const double mean = m->mean[i], sd = m->std[i];
+
+			for (size_t p = 0; p < np; p++) {
+				bad[p] |= v[p] != v[p];
+				c[p] = v[p] == v[p] ? (float)((v[p] - mean) / sd) : 0.0f;
+			}
+		}
+		for (int l = 0; l < m->nlayers; l++) {
+			layer_run(&m->layer[l], cur, nxt, w, nr, plane, bad, acc, e);
+			nc = m->layer[l].nout;
+			t = cur;
+			cur = nxt;
+			nxt = t;
+		}
+		for (int y = cy; y < cy + cr; y++)
+			for (int x = 0; x < w; x++) {
+				size_t p = (size_t)(y - lo) * w + x, q = (size_t)(y - top) * w + x;
+				int best = 0;
+
+				for (int k = 1; k < nc; k++)
+					if (cur[(size_t)k * plane + p] > cur[(size_t)best * plane + p])
+						best = k;
+				cls[q] = bad[p] ? MEM_KERN_CLASS_NODATA : (float)best;
+				for (int k = 0; prob && k < nc; k++)
+					prob[(size_t)k * n + q] = bad[p] ? NAN : cur[(size_t)k * plane + p];
+			}
+	}
+	free(a);
+	free(b);
+	free(bad);
+	free(acc);
+	free(e);
+	return 0;
+}
+
+/* --- training ------------------------------------------------------------ */
+
 static void
 activate(float *v, int n, int act)
 {
@@ -61,106 +223,6 @@ activate(float *v, int n, int act)
 			v[i] = (float)(exp((double)v[i] - mx) / s);
 	}
 }
-
-/* One layer over nr rows of w pixels, maps pixel-major (p * channels + c). */
-static void
-layer_run(const struct mem_kern_layer *L, const float *in, float *out, int w, int nr)
-{
-	for (int y = 0; y < nr; y++)
-		for (int x = 0; x < w; x++) {
-			size_t p = (size_t)y * w + x;
-			float *o = out + p * L->nout;
-
-			for (int k = 0; k < L->nout; k++) {
-				double s = L->b[k];
-
-				if (L->type == MEM_KERN_DENSE) {
-					const float *wk = L->w + (size_t)k * L->nin, *a = in + p * L->nin;
-
-					for (int i = 0; i < L->nin; i++)
-						s += (double)wk[i] * a[i];
-				} else {
-					for (int i = 0; i < L->nin; i++)
-						for (int dy = -1; dy <= 1; dy++) {
-							if (y + dy < 0 || y + dy >= nr)
-								continue;
-							for (int dx = -1; dx <= 1; dx++) {
-								if (x + dx < 0 || x + dx >= w)
-									continue;
-								s += (double)L->w[(((size_t)k * L->nin + i) * 3 +
-								    (dy + 1)) * 3 + (dx + 1)] *
-								    in[((size_t)(y + dy) * w + x + dx) * L->nin + i];
-							}
-						}
-				}
-				o[k] = (float)s;
-			}
-			activate(o, L->nout, L->act);
-		}
-}
-
-int
-mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, int w, int in_rows,
-    int top, int rows, float *cls, float *prob)
-{
-	int halo = mem_kern_model_halo(m), C = mem_kern_model_maxwidth(m);
-	size_t cap = (size_t)(CHUNK + 2 * halo) * w * C;
-	float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
-	size_t n = (size_t)w * rows;
-
-	if (a == NULL || b == NULL) {
-		free(a);
-		free(b);
-		return -1;
-	}
-	for (int cy = top; cy < top + rows; cy += CHUNK) {
-		int cr = top + rows - cy < CHUNK ? top + rows - cy : CHUNK;
-		int lo = cy - halo < 0 ? 0 : cy - halo;
-		int hi = cy + cr + halo > in_rows ? in_rows : cy + cr + halo;
-		int nr = hi - lo, nc = m->nbands;
-		float *cur = a, *nxt = b, *t;
-
-		/* normalised inputs; nodata reads as the mean (0) for its neighbours */
-		for (int y = 0; y < nr; y++)
-			for (int x = 0; x < w; x++)
-				for (int i = 0; i < nc; i++) {
-					float v = in[i][(size_t)(lo + y) * w + x];
-
-					cur[((size_t)y * w + x) * nc + i] =
-					    v == v ? (float)((v - m->mean[i]) / m->std[i]) : 0.0f;
-				}
-		for (int l = 0; l < m->nlayers; l++) {
-			layer_run(&m->layer[l], cur, nxt, w, nr);
-			nc = m->layer[l].nout;
-			t = cur;
-			cur = nxt;
-			nxt = t;
-		}
-		for (int y = cy; y < cy + cr; y++)
-			for (int x = 0; x < w; x++) {
-				const float *o = cur + ((size_t)(y - lo) * w + x) * nc;
-				size_t q = (size_t)(y - top) * w + x;
-				int best = 0, bad = 0;
-
-				for (int i = 0; i < m->nbands; i++) {
-					float v = in[i][(size_t)y * w + x];
-
-					bad |= v != v;
-				}
-				for (int k = 1; k < nc; k++)
-					if (o[k] > o[best])
-						best = k;
-				cls[q] = bad ? MEM_KERN_CLASS_NODATA : (float)best;
-				for (int k = 0; prob && k < nc; k++)
-					prob[(size_t)k * n + q] = bad ? NAN : o[k];
-			}
-	}
-	free(a);
-	free(b);
-	return 0;
-}
-
-/* --- training ------------------------------------------------------------ */
 
 static uint64_t
 splitmix(uint64_t *s)

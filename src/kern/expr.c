@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "simd.h"
 #include "expr-prog.h"
 
 struct node {
@@ -638,7 +639,7 @@ mem_expr_prog(const struct mem_expr *x, struct mem_expr_prog *out)
 		_Pragma("omp simd") for (size_t i = 0; i < len; i++) d[i] = (e); \
 	} while (0)
 
-static void
+static MEM_KERN_CLONES void
 run(const struct ins *in, double *s, size_t len)
 {
 	double *restrict d = s + (size_t)in->d * CHUNK;
@@ -718,7 +719,7 @@ run(const struct ins *in, double *s, size_t len)
 	}
 }
 
-int
+MEM_KERN_CLONES int
 mem_expr_eval(const struct mem_expr *x, const float *const *vars, float *out, size_t n)
 {
 	double *s = malloc(x->nslots * CHUNK * sizeof *s);

@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "kern.h"
+#include "simd.h"
 
 /*
  * The band parameters are copied into locals before each loop: out may
@@ -23,7 +24,7 @@
 	const double s##k = b[k].scale, o##k = b[k].offset; \
 	const float n##k = b[k].has_nodata ? b[k].nodata : NAN	/* NaN: equals nothing */
 
-void
+MEM_KERN_CLONES void
 mem_kern_evi_f32(const float *restrict nir, const float *restrict red, const float *restrict blue,
     float *restrict out, size_t n, const struct mem_kern_band b[3])
 {
@@ -42,7 +43,7 @@ mem_kern_evi_f32(const float *restrict nir, const float *restrict red, const flo
 	}
 }
 
-void
+MEM_KERN_CLONES void
 mem_kern_savi_f32(const float *restrict nir, const float *restrict red, float *restrict out,
     size_t n, const struct mem_kern_band b[2], double L)
 {
@@ -61,7 +62,7 @@ mem_kern_savi_f32(const float *restrict nir, const float *restrict red, float *r
 	}
 }
 
-void
+MEM_KERN_CLONES void
 mem_kern_reflectance_f32(const float *restrict in, float *restrict out, size_t n,
     const struct mem_kern_band *b)
 {
@@ -73,7 +74,7 @@ mem_kern_reflectance_f32(const float *restrict in, float *restrict out, size_t n
 		out[i] = in[i] == nd ? NAN : (float)(in[i] * s + o);
 }
 
-void
+MEM_KERN_CLONES void
 mem_kern_apply_mask_f32(float *restrict out, const float *restrict mask, size_t n)
 {
 #pragma omp simd

@@ -189,7 +189,11 @@ int mem_kern_model_maxwidth(const struct mem_kern_model *m);
  * the class index (MEM_KERN_CLASS_NODATA where an input of the pixel is
  * NaN); prob, when not NULL, nclasses planes of w * rows: the last layer's
  * outputs (probabilities after a softmax), NaN where nodata.  A nodata
- * neighbour reads as the band's mean.  Returns 0, or -1 when out of memory.
+ * band of a neighbour reads as the band's mean, and every layer's outputs
+ * are 0 at a pixel with a nodata band, as beyond the image's edge (zero
+ * padding): so a tile read with its neighbours, where a missing neighbour
+ * is nodata, gives the whole image's classes for any number of
+ * convolutions.  Returns 0, or -1 when out of memory.
  */
 int mem_kern_classify_f32(const struct mem_kern_model *m, const float *const *in, int w,
     int in_rows, int top, int rows, float *cls, float *prob);

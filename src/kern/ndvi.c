@@ -13,8 +13,9 @@
 #include <omp.h>
 
 #include "kern.h"
+#include "simd.h"
 
-static void
+static MEM_KERN_CLONES void
 ndvi_span(const float *restrict red, const float *restrict nir, float *restrict out, size_t n,
     const struct mem_kern_ndvi_params *p)
 {

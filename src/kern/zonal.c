@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kern.h"
+#include "simd.h"
 
 static int
 grow(struct mem_kern_zone *z, size_t need)
@@ -33,28 +34,82 @@ grow(struct mem_kern_zone *z, size_t need)
 	return 0;
 }
 
-int
+/*
+ * Pixels come in runs of one zone (a field is many pixels wide), so the
+ * zone is looked up once a run and its values are appended with a
+ * branch-free compaction that drops NaN: the loop is a load, a store and
+ * an add a pixel, whatever the share of nodata.
+ */
+MEM_KERN_CLONES int
 mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const float *v,
     size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct mem_kern_zone *zz;
+	size_t i = 0;
 
-		if (ids[i] <= 0 || (size_t)ids[i] > nzones || isnan(v[i]))
+	while (i < n) {
+		int id = ids[i];
+		size_t j = i + 1, m = 0;
+		struct mem_kern_zone *zz;
+		float *d;
+
+		/* the run's end: 8 ids at a time (a vectorized or), then one by one */
+		while (j + 8 <= n) {
+			unsigned diff = 0;
+
+			for (int k = 0; k < 8; k++)
+				diff |= (unsigned)(ids[j + k] ^ id);
+			if (diff)
+				break;
+			j += 8;
+		}
+		while (j < n && ids[j] == id)
+			j++;
+		if (id <= 0 || (size_t)id > nzones) {
+			i = j;
 			continue;
-		zz = &z[ids[i] - 1];
-		if (zz->n == zz->cap && grow(zz, zz->n + 1) < 0)
+		}
+		zz = &z[id - 1];
+		if (zz->n + (j - i) > zz->cap && grow(zz, zz->n + (j - i)) < 0)
 			return -1;
-		zz->v[zz->n++] = v[i];
+		d = zz->v + zz->n;
+		{
+			int nan = 0;
+
+#pragma omp simd reduction(|:nan)
+			for (size_t k = i; k < j; k++)
+				nan |= v[k] != v[k];
+			if (!nan) {
+				const float *restrict src = v + i;
+				float *restrict dst = d;
+
+				m = j - i;
+#pragma omp simd
+				for (size_t k = 0; k < m; k++)
+					dst[k] = src[k];
+			} else
+				for (size_t k = i; k < j; k++) {
+					d[m] = v[k];
+					m += v[k] == v[k];
+				}
+		}
+		zz->n += m;
+		i = j;
 	}
 	return 0;
 }
 
+/* Appends src's values to dst and empties src; an empty dst takes src's buffer as it is. */
 int
 mem_kern_zonal_merge(struct mem_kern_zone *dst, struct mem_kern_zone *src)
 {
 	if (src->n == 0)
 		return 0;
+	if (dst->n == 0) {
+		free(dst->v);
+		*dst = *src;
+		memset(src, 0, sizeof *src);
+		return 0;
+	}
 	if (grow(dst, dst->n + src->n) < 0)
 		return -1;
 	memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);

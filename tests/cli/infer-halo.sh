@@ -95,8 +95,17 @@ gdalinfo "$f" | grep -q "Size is 100, 128" && gdalinfo "$f" | grep -q "Origin = 
 	ok "a tile's output keeps its own grid and size" || not_ok "$(gdalinfo "$f" | grep -E 'Size|Origin')"
 
 # two shards: each runs its own tiles and reads the others' as neighbours
-check "the tiles in two shards" sh -c "mem-infer --shard 0/2 $S --workdir w4 < tiles.json > shards.json &&
-    mem-infer --shard 1/2 $S --workdir w4 < tiles.json >> shards.json"
+check "the tiles in two shards" sh -c "mem-infer --shard 0/2 $S --workdir w4 --summary s0.json < tiles.json > shards.json &&
+    mem-infer --shard 1/2 $S --workdir w4 --summary s1.json < tiles.json >> shards.json"
+# each shard reads every tile for its pixels, but counts only its own as input
+counts() { /usr/bin/python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); i = s["items"]
+print(i["read"], i["skipped"], i["done"], len(s["input_ids"]))' "$1"; }
+c0=$(counts s0.json) c1=$(counts s1.json)
+set -- $c0 $c1
+[ $(($1 + $5)) = 6 ] && [ $(($2 + $6)) = 6 ] && [ "$1" = "$3" ] && [ "$1" = "$4" ] &&
+    [ "$5" = "$7" ] && [ "$5" = "$8" ] && [ "$1" -gt 0 ] && [ "$5" -gt 0 ] &&
+	ok "--summary of each shard: its own tiles read and done, the others' skipped ($c0 / $c1)" ||
+	not_ok "shard summaries (read skipped done ids): $c0 / $c1"
 raw conv shards.json shards-conv
 [ "$(wc -l < shards.json)" = 6 ] && cmp -s whole-conv.img shards-conv.img &&
 	ok "conv: the two shards' mosaic equals the whole scene" ||
@@ -139,6 +148,61 @@ seam() {
 }
 seam conv 1 1
 seam mask 1 3	# a UInt8 mask: one byte a pixel
+
+# two convolutions (5x5 context; mem-infer --train makes one, model-probe
+# adds the second): the mosaic still equals the whole scene.  Then with
+# tiles missing: the whole scene with a hole there (nodata, written as
+# GTiffs: a VRT of the tiles would resample each 20 m source on its own)
+# against the tiles left.  Without the bottom middle tile, its neighbours
+# are grown into the hole (other tiles cover those sides); without the
+# right column, the middle tiles are not grown to the right, where the
+# scene has nodata.  Every map of the network is 0 at nodata, as beyond
+# the image's edge, so both agree with the scene.  The holes take a model
+# of the 10 m band alone: GDAL resamples the 20 m band differently beside
+# nodata and at a raster's edge, which is no business of the network.
+PROBE=$MEM_BUILDDIR/tests/model-probe
+if [ -x "$PROBE" ]; then
+	check "a model of two 3x3 convolutions" "$PROBE" deepen conv.h5 conv2.h5
+	S2="-s classify:model=conv2.h5,as=conv2"
+	check "two convolutions: the whole scene" sh -c "mem-infer $S2 --workdir w5 < whole.json > whole2.json"
+	check "two convolutions: the tiles" sh -c "mem-infer -j 2 $S2 --workdir w5 < tiles.json > tiled2.json"
+	gdal_translate -q -of ENVI -co INTERLEAVE=BSQ \
+	    "$(grep -o '"href": *"[^"]*/conv2.tif"' whole2.json | sed 's/.*"\([^"]*\)"$/\1/')" whole-conv2.img
+	raw conv2 tiled2.json tiled-conv2
+	n=$(od -An -tu1 -v whole-conv2.img | tr -s ' ' '\n' | grep -v '^$' | sort -u | wc -l)
+	cmp -s whole-conv2.img tiled-conv2.img && [ "$n" -ge 3 ] &&
+		ok "two convolutions: the mosaic equals the whole scene ($n class values)" ||
+		not_ok "two convolutions: $(cmp -l whole-conv2.img tiled-conv2.img | wc -l) bytes differ, $n values"
+	check "a model of two convolutions over red alone" sh -c "mem-infer --train conv1r.h5 \
+	    --labels-band scl --bands red --conv --hidden 4 --epochs 1 -q < whole.json &&
+	    $PROBE deepen conv1r.h5 conv2r.h5"
+	for hole in tile-100-128 tile-200-; do
+		grep -v "\"id\": \"$hole" tiles.json > holed.json
+		rm -rf hole && mkdir hole
+		for b in B04 B08 SCL; do
+			grep -o "\"href\": \"[^\"]*/$b.tif\"" holed.json | sed 's/.*"\([^"]*\)"$/\1/' > hole/$b.list
+			gdalbuildvrt -q -te 560000 5107440 562560 5110000 -srcnodata 0 -vrtnodata 0 \
+			    -input_file_list hole/$b.list hole/$b.vrt
+			gdal_translate -q hole/$b.vrt hole/$b.tif
+		done
+		sed "s#$PWD/$D/\(B04\|B08\|SCL\)\.tif#$PWD/hole/\\1.tif#g" whole.json > whole-holed.json
+		rm -rf w6
+		mem-infer -s classify:model=conv2r.h5,as=conv2 --workdir w6 < whole-holed.json > whole-holed-out.json &&
+		    mem-infer -j 2 -s classify:model=conv2r.h5,as=conv2 --workdir w6 < holed.json > holed-out.json ||
+		    not_ok "mem-infer failed with $hole missing"
+		gdal_translate -q -of ENVI -co INTERLEAVE=BSQ \
+		    "$(grep -o '"href": *"[^"]*/conv2.tif"' whole-holed-out.json | sed 's/.*"\([^"]*\)"$/\1/')" \
+		    whole-holed.img
+		raw conv2 holed-out.json holed-conv2
+		# the hole: 255 (nodata) in the scene's result, no tile in the mosaic (its nodata, 255)
+		nh=$(od -An -tu1 -v whole-holed.img | tr -s ' ' '\n' | grep -c '^255$')
+		cmp -s whole-holed.img holed-conv2.img && [ "$nh" -ge $((56 * 128)) ] &&
+			ok "two convolutions, $hole* missing: the tiles left equal the scene with a hole ($nh nodata px)" ||
+			not_ok "$hole* missing: $(cmp -l whole-holed.img holed-conv2.img | wc -l) bytes differ, $nh nodata px"
+	done
+else
+	for i in 1 2 3 4 5 6 7; do skip "two convolutions: no $PROBE (make builds it)"; done
+fi
 
 # change between two dates, each masked by its own dilated cloud mask: the
 # date before's tiles read their own neighbours (the same pixels a day

@@ -363,49 +363,127 @@ ref_mask_at(const float *in, int w, int in_rows, int x, int y, unsigned long lon
 static void
 test_cloudmask_reference(void)
 {
-	const int w = 53, in_rows = 23;
+	/* a strip, an image narrower than its dilation window, a single pixel */
+	const int geo[][2] = { { 53, 23 }, { 5, 3 }, { 1, 1 } };
+	/* 0-3: the one-pass row and column windows; 5 and 9 (19 rows): the general ones */
+	const int dil[] = { 0, 1, 2, 3, 5, 9 };
 	const unsigned long long sets[] = { 1ULL << 3 | 1ULL << 8 | 1ULL << 9 | 1ULL << 10,
 		0x5555555555555555ULL, 1ULL << 63 | 1ULL };
-	float *in = malloc(sizeof *in * w * in_rows), *out = malloc(sizeof *out * w * in_rows);
-	unsigned char *scr = malloc(2 * (size_t)w * in_rows);
-	unsigned seed = 7;
 
-	for (int i = 0; i < w * in_rows; i++) {
+	for (size_t g = 0; g < sizeof geo / sizeof *geo; g++) {
+		const int w = geo[g][0], in_rows = geo[g][1];
+		float *in = malloc(sizeof *in * w * in_rows), *out = malloc(sizeof *out * w * in_rows);
+		unsigned char *scr = malloc(2 * (size_t)w * in_rows);
+		unsigned seed = 7 + (unsigned)g;
+
+		for (int i = 0; i < w * in_rows; i++) {
+			seed = seed * 1103515245u + 12345u;
+			switch (seed >> 16 & 15) {
+			case 0: in[i] = NAN; break;
+			case 1: in[i] = 0; break;		/* the nodata value */
+			case 2: in[i] = 8.5f; break;		/* a fraction: never masked */
+			case 3: in[i] = -1; break;
+			case 4: in[i] = 64; break;
+			case 5: in[i] = 1e30f; break;
+			default: in[i] = (float)(seed >> 20 & 63); break;
+			}
+		}
+		for (size_t j = 0; j < sizeof dil / sizeof *dil; j++)
+			for (int whole = 0; whole <= 1; whole++) {
+				int d = dil[j], bad = 0;
+				/* the middle rows of the strip (top = d rows of halo above), or every row */
+				int top = whole ? 0 : d, rows = whole ? in_rows : in_rows - 2 * d;
+
+				if (rows <= 0)
+					continue;
+				for (size_t k = 0; k < sizeof sets / sizeof *sets && !bad; k++)
+					for (int has_nd = 0; has_nd <= 1 && !bad; has_nd++) {
+						mem_kern_cloudmask_f32(in, out, w, in_rows, top, rows, sets[k],
+						    has_nd, 0, d, scr);
+						for (int y = 0; y < rows && !bad; y++)
+							for (int x = 0; x < w && !bad; x++) {
+								float a = out[(size_t)y * w + x];
+								float b = ref_mask_at(in, w, in_rows, x, top + y,
+								    sets[k], has_nd, 0, d);
+
+								bad = !(a == b || (a != a && b != b));
+								if (bad)
+									diag("classes %#llx nodata %d x %d y %d: "
+									    "%g, want %g", sets[k], has_nd, x, y,
+									    a, b);
+							}
+					}
+				ok(!bad, "cloudmask %dx%d, dilation %d, %s: as the plain loop (3 class "
+				    "sets, with and without nodata)", w, in_rows, d,
+				    whole ? "every row" : "the rows inside the halo");
+			}
+		free(in);
+		free(out);
+		free(scr);
+	}
+}
+
+/*
+ * The zonal gather against a plain loop: runs of 1 to 40 pixels of one id
+ * (ids 0, negative and beyond the zones among them), NaN here and there
+ * and in whole runs, added in pieces that cut runs anywhere: each zone
+ * holds its values in pixel order, NaN left out.
+ */
+static void
+test_zonal_gather(void)
+{
+	const size_t n = 20000, nz = 7;
+	int *ids = malloc(n * sizeof *ids);
+	float *v = malloc(n * sizeof *v);
+	struct mem_kern_zone z[7], *ref = calloc(nz, sizeof *ref);
+	unsigned seed = 99;
+	int bad = 0;
+
+	memset(z, 0, sizeof z);
+	for (size_t i = 0; i < n;) {
+		size_t len;
+		int id, nanrun;
+
 		seed = seed * 1103515245u + 12345u;
-		switch (seed >> 16 & 15) {
-		case 0: in[i] = NAN; break;
-		case 1: in[i] = 0; break;		/* the nodata value */
-		case 2: in[i] = 8.5f; break;		/* a fraction: never masked */
-		case 3: in[i] = -1; break;
-		case 4: in[i] = 64; break;
-		case 5: in[i] = 1e30f; break;
-		default: in[i] = (float)(seed >> 20 & 63); break;
+		len = 1 + (seed >> 16) % 40;
+		id = (int)((seed >> 8) % 11) - 2;	/* -2 .. 8: 1..7 are zones */
+		nanrun = (seed >> 4 & 15) == 0;
+		for (size_t k = 0; k < len && i < n; k++, i++) {
+			seed = seed * 1103515245u + 12345u;
+			ids[i] = id;
+			v[i] = nanrun || (seed >> 16) % 9 == 0 ? NAN : (float)(seed >> 12 & 1023);
 		}
 	}
-	for (size_t k = 0; k < sizeof sets / sizeof *sets; k++)
-		for (int d = 0; d <= 3; d++)
-			for (int has_nd = 0; has_nd <= 1; has_nd++) {
-				/* the middle rows of the strip: top = d rows of halo above */
-				int top = d, rows = in_rows - 2 * d, bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] < 1 || ids[i] > (int)nz || v[i] != v[i])
+			continue;
+		struct mem_kern_zone *r = &ref[ids[i] - 1];
 
-				mem_kern_cloudmask_f32(in, out, w, in_rows, top, rows, sets[k], has_nd, 0,
-				    d, scr);
-				for (int y = 0; y < rows && !bad; y++)
-					for (int x = 0; x < w && !bad; x++) {
-						float a = out[(size_t)y * w + x];
-						float b = ref_mask_at(in, w, in_rows, x, top + y, sets[k],
-						    has_nd, 0, d);
+		if (r->n == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 64;
+			r->v = realloc(r->v, r->cap * sizeof *r->v);
+		}
+		r->v[r->n++] = v[i];
+	}
+	for (size_t off = 0, piece = 1; off < n; off += piece, piece = piece * 3 % 997 + 1) {
+		size_t len = n - off < piece ? n - off : piece;
 
-						bad = !(a == b || (a != a && b != b));
-						if (bad)
-							diag("x %d y %d: %g, want %g", x, y, a, b);
-					}
-				ok(!bad, "cloudmask: classes %#llx, dilation %d, nodata %s: as the plain loop",
-				    sets[k], d, has_nd ? "0" : "none");
-			}
-	free(in);
-	free(out);
-	free(scr);
+		if (mem_kern_zonal_add(z, nz, ids + off, v + off, len) < 0)
+			bad = 1;
+	}
+	for (size_t k = 0; k < nz && !bad; k++)
+		if (z[k].n != ref[k].n || (z[k].n && memcmp(z[k].v, ref[k].v, z[k].n * sizeof *z[k].v))) {
+			diag("zone %zu: %zu values, want %zu", k + 1, z[k].n, ref[k].n);
+			bad = 1;
+		}
+	ok(!bad, "zonal gather: every zone's values in pixel order, NaN and other ids left out");
+	for (size_t k = 0; k < nz; k++) {
+		free(z[k].v);
+		free(ref[k].v);
+	}
+	free(ref);
+	free(ids);
+	free(v);
 }
 
 int
@@ -417,5 +495,6 @@ main(void)
 	test_small_and_tails();
 	test_large();
 	test_cloudmask_reference();
+	test_zonal_gather();
 	return tap_exit();
 }

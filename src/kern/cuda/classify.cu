@@ -39,15 +39,27 @@ norm_kernel(bands in, int nb, const double *__restrict__ mean, const double *__r
 	}
 }
 
+/* As classify.c's layer_run: a pixel with a nodata band (in rows from lo) has outputs 0. */
 __global__ static void
 layer_kernel(int type, int act, int nin, int nout, const float *__restrict__ wt,
     const float *__restrict__ bias, const float *__restrict__ in, float *__restrict__ out, int w,
-    int nr)
+    int nr, bands bs, int nb, int lo)
 {
 	MEM_CUDA_FOR(p, (size_t)w * nr) {
 		int y = (int)(p / w), x = (int)(p % w);
 		float *o = out + p * nout;
+		bool bad = false;
 
+		for (int i = 0; i < nb; i++) {
+			float v = bs.b[i][(size_t)lo * w + p];
+
+			bad |= v != v;
+		}
+		if (bad) {
+			for (int k = 0; k < nout; k++)
+				o[k] = 0.0f;
+			continue;
+		}
 		for (int k = 0; k < nout; k++) {
 			double s = bias[k];
 
@@ -180,7 +192,7 @@ mem_kern_classify_cuda(const struct mem_kern_model *m, const float *const *in, i
 			size_t k = (size_t)L->nout * L->nin * (L->type == MEM_KERN_CONV3 ? 9 : 1);
 
 			layer_kernel<<<mem_cuda_blocks(np2), MEM_CUDA_THREADS, 0, st>>>(L->type, L->act,
-			    L->nin, L->nout, dw + off, dw + off + k, cur, nxt, w, nr);
+			    L->nin, L->nout, dw + off, dw + off + k, cur, nxt, w, nr, bs, nb, lo);
 			off += k + L->nout;
 			nc = L->nout;
 			t = cur;
