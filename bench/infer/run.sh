@@ -28,13 +28,14 @@
 #
 # The GDAL chain is what a user would script without mem-infer, picking the
 # fastest reasonable tools: gdal_translate -of VRT to bring SCL to 10 m
-# (nearest), gdal_calc.py for the mask and the masked NDVI (both DEFLATE),
+# (nearest), gdal_calc.py for the mask (UInt8, nodata 255, as mem-infer
+# writes it) and the masked NDVI (both DEFLATE),
 # gdal_rasterize of the fields to a zone raster, and one numpy pass over
 # the NDVI and zone rasters for per-zone count, mean, std, min, max and the
 # median (sorting by zone and value: exact, as mem-infer's).  Per polygon
 # gdalwarp -cutline + gdalinfo -stats would be far slower (seconds per
 # field, thousands of fields) and gives no median.  The outputs are then
-# compared: the mask equal, NDVI within 1e-6 with the same NaNs, every
+# compared: the mask's bytes equal, NDVI within 1e-6 with the same NaNs, every
 # zone's count equal and its statistics within 1e-6.
 set -euo pipefail
 
@@ -203,8 +204,9 @@ if has chain; then
 		timed fused_nomask "$mem_infer" --device cpu -s ndvi:mask=cloudmask -s "$zonal" \
 			--workdir fused2 --co COMPRESS=DEFLATE < item.json > fused2.json
 		timed gdal_translate_scl gdal_translate -q -of VRT -outsize "$size" "$size" -r nearest scl.tif gdal/scl10.vrt
-		timed gdal_calc_mask gdal_calc.py -A gdal/scl10.vrt --hideNoData --type=Float32 --NoDataValue=nan \
-			--calc="numpy.where(A==0, numpy.nan, numpy.isin(A, [3, 8, 9, 10]))" \
+		# the mask as mem-infer writes it: UInt8, 1 cloud or shadow, 0 clear, 255 nodata
+		timed gdal_calc_mask gdal_calc.py -A gdal/scl10.vrt --hideNoData --type=Byte --NoDataValue=255 \
+			--calc="numpy.where(A==0, 255, numpy.isin(A, [3, 8, 9, 10]))" \
 			--co COMPRESS=DEFLATE --co TILED=YES --outfile=gdal/cloudmask.tif --quiet
 		timed gdal_calc_ndvi gdal_calc.py -A red.tif -B nir.tif -C gdal/cloudmask.tif --hideNoData \
 			--type=Float32 --NoDataValue=nan --co COMPRESS=DEFLATE --co TILED=YES --outfile=gdal/ndvi.tif --quiet \
@@ -250,6 +252,14 @@ def rd(p):
     return ds.GetRasterBand(1).ReadAsArray()
 for k, f in (("cloudmask", "cloudmask.tif"), ("ndvi", "ndvi.tif")):
     a, b = rd(item["assets"][k]["href"]), rd(g + "/" + f)
+    if k == "cloudmask":  # both UInt8, nodata 255: every byte equal
+        if a.dtype != np.uint8 or b.dtype != np.uint8 or not np.array_equal(a, b):
+            bad.append("cloudmask: %s/%s, %d pixels differ" % (a.dtype, b.dtype,
+                       (a != b).sum() if a.shape == b.shape else -1))
+        else:
+            print("check: cloudmask: %d pixels, UInt8, %d cloud, %d nodata (255), equal"
+                  % (a.size, (a == 1).sum(), (a == 255).sum()))
+        continue
     na, nb = np.isnan(a), np.isnan(b)
     d = np.abs(a[~na].astype(np.float64) - b[~nb]) if (na == nb).all() else None
     if d is None or (d.size and d.max() > 1e-6):

@@ -396,13 +396,53 @@ resolve(struct run *r, struct mem_err *err)
 	return 0;
 }
 
-/* Creates the float32 output of one stage under a temporary name. */
+/*
+ * Masks (cloudmask, change) hold 0, 1 and nodata: they are written as
+ * UInt8 with nodata MASK_NODATA, as GDAL and QGIS users expect of a mask
+ * and a quarter of the bytes of float32.  In memory the chain keeps them as
+ * float planes (0, 1, NaN), which later stages read (mask=cloudmask).
+ */
+#define MASK_NODATA 255
+
+static int
+is_mask(const struct mem_stage *s)
+{
+	return s->kind == MEM_STAGE_CLOUDMASK || s->kind == MEM_STAGE_CHANGE;
+}
+
+/* The names of a mask's values 0 and 1: its classes in the item. */
+static const char *const *
+mask_classes(const struct mem_stage *s)
+{
+	static const char *const cloud[] = { "clear", "cloud" }, *const change[] = {
+		"no change", "change" };
+
+	return s->kind == MEM_STAGE_CHANGE ? change : cloud;
+}
+
+/*
+ * One strip row of a mask plane (0, 1, NaN) as bytes: NaN is MASK_NODATA,
+ * any other non-zero 1.  GDAL's own conversion would make NaN 0 (clear).
+ */
+static void
+mask_bytes(const float *restrict v, unsigned char *restrict b, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		b[i] = v[i] != v[i] ? MASK_NODATA : v[i] != 0;
+}
+
+/*
+ * Creates the output of one stage under a temporary name: float32 with
+ * NaN nodata, UInt8 with 255 for a class band or a mask.
+ */
 static GDALDatasetH
 create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem_stage *s,
     int prob, const char *path, const char *tmp, struct mem_err *err)
 {
 	const char *name = s->name;
 	int cls = s->kind == MEM_STAGE_CLASSIFY && !prob, nb = prob ? s->clf->k.nclasses : 1;
+	int byte = cls || is_mask(s);
 	char **co = mem_raster_tiff_options(NULL);
 	GDALDatasetH out;
 	double gt[6];
@@ -415,13 +455,17 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem
 			co = CSLSetNameValue(co, key, val);
 		CPLFree(key);
 	}
+	/*
+	 * Masks compress best without a predictor (0/1 runs; 10-20% smaller
+	 * than with PREDICTOR=2 on real SCL masks, ZSTD and DEFLATE alike).
+	 */
 	if (CSLFetchNameValue(co, "PREDICTOR") == NULL)
-		co = CSLSetNameValue(co, "PREDICTOR", cls ? "2" : "3");
+		co = CSLSetNameValue(co, "PREDICTOR", cls ? "2" : byte ? "1" : "3");
 	if (strcasecmp(CSLFetchNameValueDef(co, "COMPRESS", ""), "ZSTD") != 0)
 		co = CSLSetNameValue(co, "ZSTD_LEVEL", NULL);
 	CPLErrorReset();
 	out = GDALCreate(GDALGetDriverByName("GTiff"), tmp, GDALGetRasterXSize(ref),
-	    GDALGetRasterYSize(ref), nb, cls ? GDT_Byte : GDT_Float32, co);
+	    GDALGetRasterYSize(ref), nb, byte ? GDT_Byte : GDT_Float32, co);
 	CSLDestroy(co);
 	if (out == NULL) {
 		mem_err_set(err, MEM_EITEM, "cannot create '%s': %s", path, CPLGetLastErrorMsg());
@@ -431,21 +475,18 @@ create_output(const struct mem_infer_opts *o, GDALDatasetH ref, const struct mem
 		GDALSetGeoTransform(out, gt);
 	if (GDALGetSpatialRef(ref))
 		GDALSetSpatialRef(out, GDALGetSpatialRef(ref));
-	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), cls ? MEM_KERN_CLASS_NODATA : NAN);
+	GDALSetRasterNoDataValue(GDALGetRasterBand(out, 1), cls ? MEM_KERN_CLASS_NODATA :
+	    byte ? MASK_NODATA : NAN);
 	GDALSetDescription(GDALGetRasterBand(out, 1), name);
 	for (int b = 0; prob && b < nb; b++) {
 		GDALSetRasterNoDataValue(GDALGetRasterBand(out, b + 1), NAN);
 		GDALSetDescription(GDALGetRasterBand(out, b + 1), s->clf->classes[b]);
 	}
-	if (cls) {
-		/* the class names as the band's categories: QGIS and gdalinfo show them */
-		char **cat = NULL;
-
-		for (int i = 0; i < s->clf->k.nclasses; i++)
-			cat = CSLAddString(cat, s->clf->classes[i]);
-		GDALSetRasterCategoryNames(GDALGetRasterBand(out, 1), cat);
-		CSLDestroy(cat);
-	}
+	/*
+	 * No category names: a GeoTIFF keeps them only in a .aux.xml beside
+	 * the temporary name, left behind by the rename.  The classes are in
+	 * the item (classification:classes, describe()).
+	 */
 	return out;
 }
 
@@ -456,6 +497,7 @@ struct worker {
 	float *hrefl[MAX_INPUTS];	/* classify: reflectance with the halo rows */
 	float **sout;
 	float **pout;		/* classify with prob=1: a plane per class */
+	unsigned char **bout;	/* a mask written: its strip as bytes */
 	float *tmp;		/* diff: the index on the date before */
 	unsigned char *scratch;
 	int *ids;		/* zonal: the zone of each pixel of the strip */
@@ -498,11 +540,14 @@ worker_init(struct worker *t, const struct run *r, size_t w, size_t strip, int h
 			ok = (t->hrefl[i] = walloc(t, nh * sizeof(float))) != NULL;
 	}
 	t->pout = mem_xcalloc(r->c->n, sizeof *t->pout);
+	t->bout = mem_xcalloc(r->c->n, sizeof *t->bout);
 	for (size_t k = 0; k < r->c->n && ok; k++) {
 		ok = (t->sout[k] = walloc(t, n * sizeof(float))) != NULL;
 		if (ok && r->sl[k].ppath)
 			ok = (t->pout[k] = walloc(t, n * r->c->st[k].clf->k.nclasses *
 			    sizeof(float))) != NULL;
+		if (ok && r->sl[k].out && is_mask(&r->c->st[k]))
+			ok = (t->bout[k] = VSI_MALLOC_VERBOSE(n)) != NULL;
 	}
 	if (ok)
 		ok = (t->scratch = VSI_MALLOC_VERBOSE(2 * nh)) != NULL;
@@ -561,6 +606,8 @@ worker_release(struct worker *t, const struct run *r)
 		wfree(t, t->sout[k]);
 		if (t->pout)
 			wfree(t, t->pout[k]);
+		if (t->bout)
+			VSIFree(t->bout[k]);
 		if (t->geoms)
 			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
 		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
@@ -570,6 +617,7 @@ worker_release(struct worker *t, const struct run *r)
 	}
 	free(t->sout);
 	free(t->pout);
+	free(t->bout);
 	free(t->geoms);
 	free(t->acc);
 	wfree(t, t->tmp);
@@ -1290,12 +1338,19 @@ run_chain(const json_t *item, const json_t *before, const struct mem_infer_near 
 					}
 				}
 			}
+			/* a mask's bytes, made outside the writer's lock */
+			for (size_t k = 0; k < c->n && !failed; k++)
+				for (int y = 0; t.bout[k] && y < rows; y++)
+					mask_bytes(t.sout[k] + (size_t)y * W + r.hl, t.bout[k] + (size_t)y * w,
+					    (size_t)w);
 #pragma omp critical(mem_infer_write)
 			for (size_t k = 0; k < c->n; k++) {
 				if (r.sl[k].out == NULL || failed)
 					continue;
 				/* the item's own columns of the (maybe grown) strip */
-				if (GDALRasterIO(GDALGetRasterBand(r.sl[k].out, 1), GF_Write, 0, y0, w, rows,
+				if (t.bout[k] ? GDALRasterIO(GDALGetRasterBand(r.sl[k].out, 1), GF_Write, 0,
+				    y0, w, rows, t.bout[k], w, rows, GDT_Byte, 0, 0) != CE_None :
+				    GDALRasterIO(GDALGetRasterBand(r.sl[k].out, 1), GF_Write, 0, y0, w, rows,
 				    t.sout[k] + r.hl, w, rows, GDT_Float32, 0,
 				    (GSpacing)W * sizeof(float)) != CE_None) {
 					snprintf(msg, sizeof msg, "cannot write '%s': %s", r.sl[k].path,
@@ -1554,6 +1609,16 @@ input_params(const json_t *item, const json_t *before, const struct mem_infer_ne
 			json_object_set_new(p, key, json_string(o->chain->st[k].model_sum));
 			free(key);
 		}
+	/*
+	 * Masks were float32 with NaN before they were UInt8: a chain that
+	 * writes one names a new result, so a workdir of the old format is
+	 * not reused under an item that says uint8.
+	 */
+	for (size_t k = 0; k < o->chain->n; k++)
+		if (o->chain->st[k].write && is_mask(&o->chain->st[k])) {
+			json_object_set_new(p, "masks", json_string("uint8"));
+			break;
+		}
 	/* creation options change the file, so they are part of what is made */
 	st = json_array();
 	for (char **c = o->co; c && *c; c++)
@@ -1605,6 +1670,20 @@ describe(const char *path, const struct mem_stage *s, struct mem_err *err)
 
 			json_object_set_new(c, "value", json_integer(i));
 			json_object_set_new(c, "name", json_string(s->clf->classes[i]));
+			json_array_append_new(cl, c);
+		}
+		json_object_set_new(b, "classification:classes", cl);
+	} else if (is_mask(s)) {
+		/* 0 and 1 as classes: mem-tile then resamples the mask as classes, not values */
+		json_t *cl = json_array();
+
+		json_object_set_new(b, "data_type", json_string("uint8"));
+		json_object_set_new(b, "nodata", json_integer(MASK_NODATA));
+		for (int i = 0; i < 2; i++) {
+			json_t *c = json_object();
+
+			json_object_set_new(c, "value", json_integer(i));
+			json_object_set_new(c, "name", json_string(mask_classes(s)[i]));
 			json_array_append_new(cl, c);
 		}
 		json_object_set_new(b, "classification:classes", cl);

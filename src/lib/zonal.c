@@ -399,8 +399,9 @@ mem_polygons_write(const char *mask, const char *path, const char *table, json_t
 	OGR_L_CreateField(ml, fd, TRUE);
 	OGR_Fld_Destroy(fd);
 	/*
-	 * The band is its own mask: NaN and 0 read as 0 through the mask's
-	 * byte view, so only the 1s become polygons.
+	 * The band is its own mask, so 0 (no change) makes no polygon; nodata
+	 * (255 of a UInt8 mask) does, and is dropped below: only the 1s are
+	 * polygons of the change.
 	 */
 	if (GDALPolygonize(GDALGetRasterBand(src, 1), GDALGetRasterBand(src, 1), ml, 0, NULL, NULL,
 	    NULL) != CE_None) {
@@ -417,8 +418,15 @@ mem_polygons_write(const char *mask, const char *path, const char *table, json_t
 	GDALDatasetStartTransaction(ds, FALSE);
 	OGR_L_ResetReading(ml);
 	while ((f = OGR_L_GetNextFeature(ml)) != NULL) {
-		OGRFeatureH o = OGR_F_Create(OGR_L_GetLayerDefn(l));
-		double a = OGR_G_Area(OGR_F_GetGeometryRef(f));
+		OGRFeatureH o;
+		double a;
+
+		if (OGR_F_GetFieldAsInteger(f, 0) != 1) {
+			OGR_F_Destroy(f);
+			continue;
+		}
+		o = OGR_F_Create(OGR_L_GetLayerDefn(l));
+		a = OGR_G_Area(OGR_F_GetGeometryRef(f));
 
 		OGR_F_SetGeometry(o, OGR_F_GetGeometryRef(f));
 		OGR_F_SetFieldDouble(o, 0, a);

@@ -54,7 +54,7 @@ int mem_zones_write(const struct mem_zones *z, struct mem_kern_zone *vals,
     const struct mem_stage *s, const char *path, json_t **summary, struct mem_err *err);
 
 /*
- * Polygonizes the pixels equal to 1 of the float mask band (4-connected,
+ * Polygonizes the pixels equal to 1 of the mask band (4-connected,
  * as gdal_polygonize) into table of the GeoPackage path, atomically, with
  * each polygon's area in the CRS's units squared.  *summary gets the
  * number of polygons and the total area.

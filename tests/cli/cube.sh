@@ -167,6 +167,36 @@ epsg=$(gdal_py -c "from osgeo import gdal; print(gdal.Open('NETCDF:utm.nc:red').
 [ "$epsg" = 32632 ] && ok "GDAL reads it as EPSG:32632" || not_ok "UTM cube CRS: $epsg"
 same utm.nc utm.json nir "UTM nir read back equals the tiles"
 
+# --- a mask: UInt8 0/1 with nodata 255 in the tiles, a ubyte variable with
+# _FillValue 255 in the cube, the same bytes --------------------------------------------
+check "mem-store --cube of the tiles' cloud masks" sh -c \
+	'mem-infer -s cloudmask --workdir w < tiles.json > mask.json && mem-store --cube mask.nc mask.json > /dev/null'
+same mask.nc mask.json cloudmask "every tile's cloud mask equals the cube's, byte for byte"
+r=$(gdal_py - mask.nc mask.json <<'PY' 2>&1
+import json, sys
+import numpy as np
+from osgeo import gdal
+c = gdal.Open('NETCDF:%s:cloudmask' % sys.argv[1])
+b = c.GetRasterBand(1)
+x = b.ReadAsArray()
+ones = 0
+for line in open(sys.argv[2]):
+    t = gdal.Open(json.loads(line)['assets']['cloudmask']['href'])
+    ones += int((t.GetRasterBand(1).ReadAsArray() == 1).sum())
+print(gdal.GetDataTypeName(b.DataType), b.GetNoDataValue(), sorted(np.unique(x).tolist()),
+      int((x == 1).sum()) == ones > 0)
+PY
+)
+[ "$r" = "Byte 255.0 [0, 1, 255] True" ] && ok "GDAL reads the cube's cloudmask as Byte, nodata 255, values 0 1 255, the tiles' 1s" ||
+	not_ok "cube cloudmask: $r"
+if command -v ncdump > /dev/null; then
+	ncdump -h mask.nc > hm.txt
+	grep -qF 'ubyte cloudmask(time, y, x)' hm.txt && grep -qF 'cloudmask:_FillValue = 255UB' hm.txt &&
+		ok "ncdump: ubyte cloudmask with _FillValue 255" || not_ok "ncdump: $(grep cloudmask hm.txt | head -3)"
+else
+	skip "no ncdump"
+fi
+
 # --- append ------------------------------------------------------------------------
 gdal_py newdate.py res.json d2 2024-07-20 0
 gdal_py newdate.py tiles.json d2t 2024-07-20 0

@@ -147,7 +147,7 @@ seam() {
 		not_ok "$1, another date: $nd pixels differ, $off off the seams"
 }
 seam conv 1 1
-seam mask 4 3
+seam mask 1 3	# a UInt8 mask: one byte a pixel
 
 # two convolutions (5x5 context; mem-infer --train makes one, model-probe
 # adds the second): the mosaic still equals the whole scene.  Then with
@@ -219,4 +219,11 @@ raw dndvi tiled-change.json tiled-dndvi
 [ "$(wc -l < tiled-change.json)" = 6 ] && cmp -s whole-dndvi.img tiled-dndvi.img &&
 	ok "dNDVI masked on both dates: the mosaic of six tile pairs equals the whole pair" ||
 	not_ok "change: $(wc -l < tiled-change.json) pairs, $(cmp -l whole-dndvi.img tiled-dndvi.img | wc -l) bytes differ"
+# the change mask (UInt8, 255 where either date is masked) joins the same way
+gdal_translate -q -of ENVI -co INTERLEAVE=BSQ "$(grep -o '"href": *"[^"]*/change.tif"' whole-change.json | sed 's/.*"\([^"]*\)"$/\1/')" whole-change.img
+raw change tiled-change.json tiled-change
+n=$(od -An -tu1 -v whole-change.img | tr -s ' ' '\n' | grep -c '^255$' || true)
+[ "$(stat -c %s whole-change.img)" = $((256 * 256)) ] && [ "$n" -gt 0 ] && cmp -s whole-change.img tiled-change.img &&
+	ok "the change mask: one byte a pixel, $n masked (255), the tiles' mosaic equals the whole pair" ||
+	not_ok "change mask: $(stat -c %s whole-change.img) bytes, $n at 255, $(cmp -l whole-change.img tiled-change.img | wc -l) bytes differ"
 done_testing

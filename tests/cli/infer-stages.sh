@@ -59,6 +59,67 @@ PY
 )
 [ "$res" = "ndvi=1 evi=1 veg=1" ] && ok "masked NDVI, EVI and an expression equal numpy exactly" || not_ok "against numpy: $res"
 
+# a mask is written as UInt8: 0 clear, 1 cloud, 255 nodata (SCL 0), its
+# classes in the item; the expression stays float32 with NaN
+info=$(gdalinfo "$dir/thick.tif")
+case $info in
+*"Type=Byte"*"NoData Value=255"*) ok "gdalinfo: the mask is Byte, NoData Value=255" ;;
+*) not_ok "gdalinfo thick.tif: $(echo "$info" | grep -E 'Type=|NoData')" ;;
+esac
+[ "$(ls -A "$dir" | grep -c -v '\.tif$')" = 0 ] && ok "nothing but the four GeoTIFFs in the result's folder (no .aux.xml left by the rename)" ||
+	not_ok "left in the result's folder: $(ls -A "$dir" | grep -v '\.tif$' | tr '\n' ' ')"
+gdalinfo "$dir/veg.tif" | grep -q "Type=Float32" && gdalinfo "$dir/veg.tif" | grep -q "NoData Value=nan" &&
+	ok "an expression's output stays Float32, NoData Value=nan" || not_ok "veg.tif: $(gdalinfo "$dir/veg.tif" | grep -E 'Type=|NoData')"
+res=$(gdal_py - "$D" chain.json <<'PY'
+import json, sys
+import numpy as np
+from osgeo import gdal
+d, out = sys.argv[1:3]
+ds = gdal.Open(d + "/SCL.tif")
+scl = ds.GetRasterBand(1).ReadAsArray()
+red = gdal.Open(d + "/B04.tif")
+if scl.shape != (red.RasterYSize, red.RasterXSize):
+    f = red.RasterYSize // scl.shape[0]
+    scl = np.repeat(np.repeat(scl, f, 0), f, 1)
+# classes 8 and 9, dilated by a 5x5 square (dilate=2), SCL 0 is nodata
+m = np.isin(scl, [8, 9])
+p = np.pad(m, 2)
+dil = np.zeros_like(m)
+for dy in range(5):
+    for dx in range(5):
+        dil |= p[dy:dy + m.shape[0], dx:dx + m.shape[1]]
+ref = np.where(scl == 0, 255, dil).astype(np.uint8)
+a = json.loads(open(out).readline())["assets"]["thick"]
+rb = a["raster:bands"][0]
+ods = gdal.Open(a["href"])
+got = ods.GetRasterBand(1).ReadAsArray()
+meta = (rb["data_type"], rb["nodata"], [(c["value"], c["name"]) for c in rb["classification:classes"]]) == \
+    ("uint8", 255, [(0, "clear"), (1, "cloud")])
+print(int(got.dtype == np.uint8 and np.array_equal(got, ref)), int(meta), int((got == 1).sum()),
+      int(dil[scl != 0].sum()), int((got == 255).sum()), int((scl == 0).sum()))
+PY
+)
+set -- $res
+[ "${1:-0}" = 1 ] && [ "$3" = "$4" ] && [ "$5" = "$6" ] && [ "$3" -gt 0 ] &&
+	ok "the mask's bytes equal numpy's: $3 ones (the float mask's count), $5 at 255 (SCL nodata)" || not_ok "mask bytes: $res"
+[ "${2:-0}" = 1 ] && ok "raster:bands: uint8, nodata 255, classes 0 clear and 1 cloud" || not_ok "mask metadata: $(json_get chain.json "d['assets']['thick']['raster:bands']")"
+# mem-tile reads the classes: the mask's tiles stay UInt8 0/1/255, never averaged
+check "mem-tile of the result (a coarser zoom)" sh -c "mem-tile -g webmercator:12 --workdir w < chain.json > chain-tiles.json"
+res=$(gdal_py - chain-tiles.json <<'PY'
+import json, sys
+import numpy as np
+from osgeo import gdal
+vals, types = set(), set()
+for line in open(sys.argv[1]):
+    ds = gdal.Open(json.loads(line)["assets"]["thick"]["href"])
+    b = ds.GetRasterBand(1)
+    types.add("%s/%s" % (gdal.GetDataTypeName(b.DataType), b.GetNoDataValue()))
+    vals |= set(np.unique(b.ReadAsArray()).tolist())
+print(" ".join(sorted(types)), sorted(vals))
+PY
+)
+[ "$res" = "Byte/255.0 [0, 1, 255]" ] && ok "mem-tile keeps the mask UInt8 with nodata 255 and only 0 and 1 ($res)" || not_ok "tiled mask: $res"
+
 # strips cut anywhere give the same result: dilation reads a halo
 mem-infer -s 'cloudmask:dilate=3' -s 'expr:x=min(red, nir) / max(green, 0.01)' --workdir s1 < scene.json > s1.json
 MEM_INFER_STRIP_ROWS=7 mem-infer -j 2 -s 'cloudmask:dilate=3' -s 'expr:x=min(red, nir) / max(green, 0.01)' --workdir s2 < scene.json > s2.json

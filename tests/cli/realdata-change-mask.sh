@@ -5,8 +5,8 @@
 # (cloudy: SCL 3, 8 and 9 over the fields), CDSE crops with their SCL
 # bands.  The test works out the mask with numpy from both dates' SCL
 # (classes 3, 8, 9, 10, and SCL nodata; 20 m onto 10 m by nearest, a 2x2
-# repeat; dilated by a square for dilate=1) and checks: dNDVI and the
-# change mask are NaN wherever either date is masked, equal the unmasked
+# repeat; dilated by a square for dilate=1) and checks: dNDVI is NaN and
+# the change mask (UInt8, 0/1) is 255 wherever either date is masked, equal the unmasked
 # run's exactly everywhere else, and no change polygon covers a masked
 # pixel (the polygons rasterized back onto the grid, pixel centres) while
 # the unmasked run's polygons do cover some.
@@ -80,6 +80,17 @@ def rd(item, key):
     ds = gdal.Open(item["assets"][key]["href"])
     return ds, ds.GetRasterBand(1).ReadAsArray()
 
+def rdmask(item, key):
+    """the change mask: UInt8 0, 1, nodata 255 (NaN here), said so in raster:bands"""
+    ds, a = rd(item, key)
+    b, rb = ds.GetRasterBand(1), item["assets"][key]["raster:bands"][0]
+    if (gdal.GetDataTypeName(b.DataType) != "Byte" or b.GetNoDataValue() != 255 or
+            not set(np.unique(a).tolist()) <= {0, 1, 255} or (rb["data_type"], rb["nodata"]) != ("uint8", 255)):
+        print("# %s: %s nodata %s, raster:bands %s" % (key, gdal.GetDataTypeName(b.DataType),
+              b.GetNoDataValue(), rb), file=sys.stderr)
+        return ds, np.zeros(1)
+    return ds, np.where(a == 255, np.nan, a.astype(np.float32))
+
 def covered(item, ds):
     """pixels whose centre lies in a change polygon"""
     m = gdal.GetDriverByName("MEM").Create("", ds.RasterXSize, ds.RasterYSize, 1, gdal.GDT_Byte)
@@ -91,18 +102,18 @@ def covered(item, ds):
     return m.GetRasterBand(1).ReadAsArray().astype(bool), lay.GetFeatureCount()
 
 def eq(a, b):
-    return bool((np.isnan(a) == np.isnan(b)).all() and (a[~np.isnan(a)] == b[~np.isnan(b)]).all())
+    return bool(a.shape == b.shape and (np.isnan(a) == np.isnan(b)).all() and (a[~np.isnan(a)] == b[~np.isnan(b)]).all())
 
 out = []
 for pname, name, n in (("plain.json", "masked.json", 0), ("plain.json", "dilated.json", 1),
                        ("splain.json", "smasked.json", 0)):
     plain = json.loads(open(pname).readline())
     _, pd = rd(plain, "dndvi")
-    pds, pc = rd(plain, "change")
+    pds, pc = rdmask(plain, "change")
     pcov, pn = covered(plain, pds)
     item = json.loads(open(name).readline())
     _, d = rd(item, "dndvi")
-    ds, c = rd(item, "change")
+    ds, c = rdmask(item, "change")
     cov, k = covered(item, ds)
     h = hidden(n)
     good = (np.isnan(d[h]).all() and np.isnan(c[h]).all()          # hidden on either date
@@ -116,7 +127,7 @@ print(" ".join(out))
 PY
 )
 set -- $res
-[ "${1:-0}" = 1 ] && [ "$2" -gt 0 ] && ok "mask=cloudmask: dNDVI and change NaN where either date is cloudy, unchanged elsewhere, no polygon on a cloud ($3 polygons; unmasked $4 covered $2 cloudy pixels)" || not_ok "mask=cloudmask: $res"
+[ "${1:-0}" = 1 ] && [ "$2" -gt 0 ] && ok "mask=cloudmask: dNDVI NaN and change 255 (UInt8 nodata) where either date is cloudy, unchanged elsewhere, no polygon on a cloud ($3 polygons; unmasked $4 covered $2 cloudy pixels)" || not_ok "mask=cloudmask: $res"
 [ "${5:-0}" = 1 ] && ok "a dilated cloudmask (dilate=1) the same way, on both dates ($7 polygons)" || not_ok "dilated: $res"
 [ "${9:-0}" = 1 ] && [ "${10}" -gt 0 ] && ok "the cloudy scene as the date before: its clouds are masked too (${11} polygons; unmasked ${12} covered ${10} cloudy pixels)" || not_ok "swapped: $res"
 sed 's/^# //; s/^/# /' diag.txt

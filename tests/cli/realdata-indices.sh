@@ -22,7 +22,9 @@ S=$(realdata s2/T13SFA_20240906_cdse_crop)
 [ -n "$R$B$S" ] || skip_all "no ../shared/realdata/s2 (29RKH, Barbellino, T13SFA)"
 
 # compare.py: helpers the numpy references below share; compare() prints
-# name=ok|bad(...) for each output and its pixel counts on stderr.
+# name=ok|bad(...) for each output and its pixel counts on stderr.  The
+# outputs named in masks must be UInt8 0/1 with nodata 255 (in the file
+# and in raster:bands); their 255 compares as the reference's NaN.
 cat > compare.py <<'PY'
 import json, sys
 import numpy as np
@@ -50,11 +52,26 @@ def savi(n, r, bad, L=0.5):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(bad | (den == 0), np.nan, (1 + L) * (n - r) / den).astype(np.float32)
 
-def compare(out_json, refs, tol=None):
+def rdmask(asset):
+    """a mask asset as float32 (255 -> NaN), or None when it is not UInt8 0/1, nodata 255"""
+    ds = gdal.Open(asset["href"])
+    b, rb = ds.GetRasterBand(1), asset["raster:bands"][0]
+    a = b.ReadAsArray()
+    if (gdal.GetDataTypeName(b.DataType), b.GetNoDataValue(), rb["data_type"], rb["nodata"]) != \
+            ("Byte", 255, "uint8", 255) or not set(np.unique(a).tolist()) <= {0, 1, 255}:
+        print("# %s: %s nodata %s, raster:bands %s" % (asset["href"], gdal.GetDataTypeName(b.DataType),
+              b.GetNoDataValue(), rb), file=sys.stderr)
+        return None
+    return np.where(a == 255, np.nan, a.astype(np.float32))
+
+def compare(out_json, refs, tol=None, masks=()):
     assets = json.loads(open(out_json).readline())["assets"]
     res = []
     for k, ref in refs.items():
-        a = rd(assets[k]["href"]).astype(np.float32)
+        a = rdmask(assets[k]) if k in masks else rd(assets[k]["href"]).astype(np.float32)
+        if a is None:
+            res.append("%s=bad(not a UInt8 mask)" % k)
+            continue
         mask = bool((np.isnan(a) == np.isnan(ref)).all())
         v = ~np.isnan(ref) & ~np.isnan(a)
         d = float(np.abs(a[v].astype(np.float64) - ref[v]).max()) if v.any() else 0.0
@@ -107,7 +124,7 @@ compare("rkh-out.json", {
     "evi": evi(N, R, U, bad | (blue == 0)),
     "savi": savi(N, R, bad),
     "cloudmask": cm,
-    "ndvi_clear": np.where(cm != 0, np.nan, ndvi).astype(np.float32)})
+    "ndvi_clear": np.where(cm != 0, np.nan, ndvi).astype(np.float32)}, masks=("cloudmask",))
 PY
 )
 	report "$res" "29RKH: each index and the mask equal numpy exactly"
@@ -224,7 +241,7 @@ sv = savi(N, R, bad)
 compare("sfa-%s-out.json" % v, {
     "cloudmask": cm, "ndvi": nd(N, R, bad), "savi": sv,
     "savi_clear": np.where(cm != 0, np.nan, sv).astype(np.float32),
-    "refl": np.where(nir == 0, np.nan, N).astype(np.float32)})
+    "refl": np.where(nir == 0, np.nan, N).astype(np.float32)}, masks=("cloudmask",))
 PY
 )
 		report "$res" "T13SFA ($v offset): (DN - 1000) / 10000, nodata 0, equal numpy exactly"
@@ -245,12 +262,12 @@ PY
 import json
 import numpy as np
 exec(open("compare.py").read())
-a = rd(json.loads(open("sfa-stated-out.json").readline())["assets"]["cloudmask"]["href"])
-print(int(np.nansum(a)))
+a = rdmask(json.loads(open("sfa-stated-out.json").readline())["assets"]["cloudmask"])
+print(-1 if a is None else int(np.nansum(a)))
 PY
 )
 	# SCL classes 3 (3556 px), 8 (3094), 9 (705) at 20 m, four 10 m pixels each
-	[ "$n" = 29420 ] && ok "the cloud mask covers the SCL's shadow and cloud pixels (4 x 7355 = $n)" || not_ok "masked pixels: $n, want 29420"
+	[ "$n" = 29420 ] && ok "the UInt8 cloud mask's 1s are the SCL's shadow and cloud pixels (4 x 7355 = $n)" || not_ok "masked pixels: $n, want 29420"
 fi
 sed 's/^/# /' diag.txt 2>/dev/null | sed 's/^# # /# /' || true
 

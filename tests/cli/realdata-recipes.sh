@@ -126,16 +126,22 @@ for line in open(d + "/stored.ndjson"):
     # float32 against float64: within 1e-5
     if (np.isnan(got) != ~v).any() or np.abs(got[v] - want[v]).max() > 1e-5:
         bad.append("%s: dndvi differs by %g" % (it["id"][:30], np.nanmax(np.abs(got - want))))
-    if (mask[v] != (got[v] <= np.float32(-0.1))).any() or not np.isnan(mask[~v]).all():
+    # the stored mask: UInt8, 1 burnt, 0 not, 255 where dNDVI is NaN
+    rb = it["assets"]["burnt"]["raster:bands"][0]
+    if (mask.dtype != np.uint8 or md.GetRasterBand(1).GetNoDataValue() != 255 or
+            (rb["data_type"], rb["nodata"]) != ("uint8", 255)):
+        bad.append("%s: burnt is %s, nodata %s, raster:bands %s" % (it["id"][:30], mask.dtype,
+                   md.GetRasterBand(1).GetNoDataValue(), rb))
+    elif (mask[v] != (got[v] <= np.float32(-0.1))).any() or not (mask[~v] == 255).all():
         bad.append("%s: burnt mask differs" % it["id"][:30])
     n += 1
-    px += int(np.nansum(mask))
+    px += int((mask == 1).sum())
 print("# burn-scar: %d pairs, %d pixels of dNDVI <= -0.1" % (n, px), file=sys.stderr)
 print("ok %d" % n if not bad and n > 0 else "bad: %d pairs; %s" % (n, "; ".join(bad[:4])))
 PY
 ) || true
 case $res in
-ok*) ok "burn-scar: the difference of each pair of dates and its mask equal numpy's (${res#ok } pairs)" ;;
+ok*) ok "burn-scar: the difference of each pair of dates and its mask (stored UInt8, nodata 255) equal numpy's (${res#ok } pairs)" ;;
 *) not_ok "burn-scar: $res" ;;
 esac
 

@@ -13,8 +13,9 @@
 # mean and std within 1e-9 (relative), percentiles (numpy's linear
 # interpolation) within 1e-9: mem-infer keeps every value, so they are
 # exact order statistics, not a histogram's estimate.
-# Change: dNDVI and the mask equal numpy exactly; the polygons equal
-# gdal_polygonize's of the same mask (count and area).
+# Change: dNDVI and the mask (UInt8, 255 where dNDVI is NaN) equal numpy
+# exactly; the polygons equal gdal_polygonize's of the same mask (count
+# and area).
 . "$MEM_SRCDIR/tests/lib.sh"
 
 have_gdal_py || skip_all "no GDAL Python bindings (/usr/bin/python3 with osgeo and numpy)"
@@ -158,12 +159,18 @@ mc = item["properties"]["mem:change"]
 d = ndvi(b) - ndvi(a)          # float32, as mem-infer computes it
 mask = np.where(np.isnan(d), np.nan, (d <= np.float32(-0.2)).astype(np.float32))
 got_d = rd(item["assets"]["dndvi"]["href"]).astype(np.float32)
-got_m = rd(item["assets"]["change"]["href"]).astype(np.float32)
+# the mask is UInt8: 1 changed, 0 not, 255 where dNDVI is NaN
+ds = gdal.Open(item["assets"]["change"]["href"])
+got_m = ds.GetRasterBand(1).ReadAsArray()
+rb = item["assets"]["change"]["raster:bands"][0]
 def same(x, y):
     return bool((np.isnan(x) == np.isnan(y)).all() and (x[~np.isnan(x)] == y[~np.isnan(y)]).all())
-ok_d, ok_m = same(got_d, d), same(got_m, mask)
+ok_d = same(got_d, d)
+ok_m = (got_m.dtype == np.uint8 and ds.GetRasterBand(1).GetNoDataValue() == 255 and
+        rb["data_type"] == "uint8" and rb["nodata"] == 255 and
+        np.array_equal(got_m, np.where(np.isnan(mask), 255, mask).astype(np.uint8)) and
+        (got_m == 1).sum() == np.nansum(mask))
 # gdal_polygonize's polygons of the same mask: the 1s, 4-connected
-ds = gdal.Open(item["assets"]["change"]["href"])
 drv = ogr.GetDriverByName("Memory").CreateDataSource("p")
 lay = drv.CreateLayer("p", ds.GetSpatialRef())
 lay.CreateField(ogr.FieldDefn("DN", ogr.OFTInteger))
@@ -183,7 +190,7 @@ print("ok %d %d" % (n, px) if good else "bad: d=%s mask=%s polygons %d/%d/%d are
 PY
 )
 case $res in
-ok*) set -- $res; ok "change: dNDVI and mask equal numpy; $2 polygons of $3 pixels, as gdal_polygonize" ;;
+ok*) set -- $res; ok "change: dNDVI and the UInt8 mask (nodata 255) equal numpy; $2 polygons of $3 pixels, as gdal_polygonize" ;;
 *) not_ok "change: $res" ;;
 esac
 b=$(json_get change.json "d['properties']['mem:change']['before'][:26]")
