@@ -62,6 +62,42 @@ rows_of(int s)
 	return s == CLASSIFY && H > CLS_ROWS ? CLS_ROWS : H;
 }
 
+/* Gives the buffers of the tile's zones (and their chains) back to the threads, emptied. */
+static void
+reclaim_zones(void)
+{
+	int nt = omp_get_max_threads();
+
+	for (int z = 0; z < NZONES; z++) {
+		struct mem_kern_zone *p = zall[z].more;
+		int t = 0;
+
+		for (int k = 0; k < nt; k++)
+			if (zthr[k][z].v == NULL && zall[z].v != NULL) {
+				zthr[k][z] = zall[z];
+				zthr[k][z].more = NULL;
+				zall[z].v = NULL;
+			}
+		while (p) {
+			struct mem_kern_zone *next = p->more;
+
+			while (t < nt && zthr[t][z].v != NULL)
+				t++;
+			if (t < nt) {
+				zthr[t][z] = *p;
+				zthr[t][z].more = NULL;
+			} else
+				free(p->v);
+			free(p);
+			p = next;
+		}
+		free(zall[z].v);
+		memset(&zall[z], 0, sizeof zall[z]);
+		for (int k = 0; k < nt; k++)
+			zthr[k][z].n = 0;
+	}
+}
+
 static void
 cpu_run(int s)
 {
@@ -71,19 +107,17 @@ cpu_run(int s)
 		/*
 		 * As mem-infer does on the CPU: each thread gathers its strips'
 		 * values per zone (exact percentiles need them all: 4 bytes
-		 * written a pixel), then the threads' values join the tile's.
-		 * Buffers keep their size from round to round, as a run's do
-		 * from tile to tile; the sort that makes the statistics is
-		 * per zone, after the pixels, and not timed here.
+		 * written a pixel), then its zones join the tile's by
+		 * mem_kern_zonal_merge (a move or a link, no copy).  The buffers
+		 * go back to the threads between rounds (not timed), as a run's
+		 * keep their size from tile to tile; the sort that makes the
+		 * statistics is per zone, after the pixels, and not timed here.
 		 */
-		for (int z = 0; z < NZONES; z++)
-			zall[z].n = 0;
+		reclaim_zones();
 #pragma omp parallel
 		{
 			struct mem_kern_zone *zt = zthr[omp_get_thread_num()];
 
-			for (int z = 0; z < NZONES; z++)
-				zt[z].n = 0;
 #pragma omp for schedule(dynamic, 1)
 			for (int k = 0; k < nstrips; k++) {
 				int y0 = k * STRIP, rows = h - y0 < STRIP ? h - y0 : STRIP;
@@ -94,16 +128,9 @@ cpu_run(int s)
 					abort();
 			}
 #pragma omp critical
-			for (int z = 0; z < NZONES; z++) {
-				/* a copy, not mem_kern_zonal_merge's move: the buffers stay */
-				if (zall[z].cap < zall[z].n + zt[z].n) {
-					zall[z].cap = zall[z].n + zt[z].n;
-					if ((zall[z].v = realloc(zall[z].v, zall[z].cap * sizeof(float))) == NULL)
-						abort();
-				}
-				memcpy(zall[z].v + zall[z].n, zt[z].v, zt[z].n * sizeof(float));
-				zall[z].n += zt[z].n;
-			}
+			for (int z = 0; z < NZONES; z++)
+				if (mem_kern_zonal_merge(&zall[z], &zt[z]) < 0)
+					abort();
 		}
 		return;
 	}

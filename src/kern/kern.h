@@ -115,10 +115,15 @@ void mem_kern_diff_f32(const float *after, const float *before, float *out, size
  */
 void mem_kern_threshold_f32(const float *d, float *out, size_t n, double t);
 
-/* The values of one zone, gathered from strips (zonal.c). */
+/*
+ * The values of one zone, gathered from strips (zonal.c): v holds n of
+ * them; more, other threads' values merged in, each a zone of its own
+ * (NULL: none).  Free with mem_kern_zone_free.
+ */
 struct mem_kern_zone {
 	float *v;
 	size_t n, cap;
+	struct mem_kern_zone *more;
 };
 
 /*
@@ -127,8 +132,16 @@ struct mem_kern_zone {
  */
 int mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const float *v,
     size_t n);
-/* Moves src's values to the end of dst (src is left empty); -1 when out of memory. */
+/*
+ * Moves src's values into dst (src is left empty): its buffer becomes
+ * dst's when dst is empty, else it is chained to dst, never copied.
+ * Returns 0, or -1 when out of memory.
+ */
 int mem_kern_zonal_merge(struct mem_kern_zone *dst, struct mem_kern_zone *src);
+/* The values z holds, its chain included. */
+size_t mem_kern_zone_count(const struct mem_kern_zone *z);
+/* Frees z's values and chain and leaves it empty. */
+void mem_kern_zone_free(struct mem_kern_zone *z);
 
 struct mem_kern_zonal_stats {
 	size_t count;
@@ -144,6 +157,14 @@ struct mem_kern_zonal_stats {
  * NaN elsewhere.
  */
 void mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
+    struct mem_kern_zonal_stats *out);
+/*
+ * The same statistics of a zone's values, its chain included; the sort
+ * reads the chain as it makes its keys, so merged values are never copied
+ * twice.  z is left holding its values sorted in z->v, with no chain.
+ * Returns 0, or -1 when out of memory (z unchanged).
+ */
+int mem_kern_zonal_stats_zone(struct mem_kern_zone *z, const double *pct, int npct,
     struct mem_kern_zonal_stats *out);
 
 /* --- a per-pixel classifier (classify.c) ----------------------------------- */

@@ -98,25 +98,57 @@ mem_kern_zonal_add(struct mem_kern_zone *z, size_t nzones, const int *ids, const
 	return 0;
 }
 
-/* Appends src's values to dst and empties src; an empty dst takes src's buffer as it is. */
 int
 mem_kern_zonal_merge(struct mem_kern_zone *dst, struct mem_kern_zone *src)
 {
-	if (src->n == 0)
+	struct mem_kern_zone *node, *end;
+
+	if (src->n == 0 && src->more == NULL) {
+		free(src->v);
+		memset(src, 0, sizeof *src);
 		return 0;
-	if (dst->n == 0) {
+	}
+	if (dst->n == 0 && dst->more == NULL) {
 		free(dst->v);
 		*dst = *src;
 		memset(src, 0, sizeof *src);
 		return 0;
 	}
-	if (grow(dst, dst->n + src->n) < 0)
+	if ((node = malloc(sizeof *node)) == NULL)
 		return -1;
-	memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
-	dst->n += src->n;
-	free(src->v);
+	*node = *src;
+	for (end = node; end->more; end = end->more)
+		;
+	end->more = dst->more;
+	dst->more = node;
 	memset(src, 0, sizeof *src);
 	return 0;
+}
+
+size_t
+mem_kern_zone_count(const struct mem_kern_zone *z)
+{
+	size_t n = 0;
+
+	for (; z; z = z->more)
+		n += z->n;
+	return n;
+}
+
+void
+mem_kern_zone_free(struct mem_kern_zone *z)
+{
+	struct mem_kern_zone *p = z->more;
+
+	while (p) {
+		struct mem_kern_zone *next = p->more;
+
+		free(p->v);
+		free(p);
+		p = next;
+	}
+	free(z->v);
+	memset(z, 0, sizeof *z);
 }
 
 static int
@@ -127,35 +159,66 @@ cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static uint32_t
+key_of(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof u);
+	return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
 /*
- * Sorts n floats (no NaN) ascending: a radix sort on the bits, ordered as
- * the values are (negative values' bits flipped), three passes of 11 bits.
- * Linear, so the statistics of a tile's 100 M pixels in zones take a
- * second, not the ten a comparison sort takes.  Small arrays, or no memory
- * for the second buffer: qsort.
+ * Sorts the n values (no NaN) of zone z and its chain ascending into z->v,
+ * which it grows to n, freeing the chain: a radix sort on the bits, ordered
+ * as the values are (negative values' bits flipped), three passes of 11
+ * bits.  Linear, so the statistics of a tile's 100 M pixels in zones take
+ * a second, not the ten a comparison sort takes.  Its first pass reads the
+ * chain's buffers as it makes the keys: merged values are not gathered
+ * first.  Small zones, or no memory for the keys: gathered, then qsort.
+ * Returns -1 when out of memory (z unchanged).
  */
-static void
-sort_floats(float *v, size_t n)
+static int
+sort_zone(struct mem_kern_zone *z, size_t n)
 {
 	uint32_t *k, *t;
-	size_t cnt[3][2048];
+	size_t cnt[3][2048], i = 0;
+	float *v;
 
+	if (n > z->cap) {
+		if ((v = realloc(z->v, n * sizeof *v)) == NULL)
+			return -1;
+		z->v = v;
+		z->cap = n;
+	}
+	v = z->v;
 	if (n < 256 || (k = malloc(2 * n * sizeof *k)) == NULL) {
+		size_t m = z->n;
+
+		for (struct mem_kern_zone *p = z->more; p; p = p->more) {
+			memcpy(v + m, p->v, p->n * sizeof *v);
+			m += p->n;
+		}
+		mem_kern_zone_free(&(struct mem_kern_zone){ NULL, 0, 0, z->more });
+		z->more = NULL;
+		z->n = n;
 		qsort(v, n, sizeof *v, cmp_float);
-		return;
+		return 0;
 	}
 	t = k + n;
 	memset(cnt, 0, sizeof cnt);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t u;
+	for (const struct mem_kern_zone *p = z; p; p = p->more)
+		for (size_t j = 0; j < p->n; j++, i++) {
+			uint32_t u = key_of(p->v[j]);
 
-		memcpy(&u, &v[i], sizeof u);
-		u = u & 0x80000000u ? ~u : u | 0x80000000u;
-		k[i] = u;
-		cnt[0][u & 2047]++;
-		cnt[1][u >> 11 & 2047]++;
-		cnt[2][u >> 22]++;
-	}
+			k[i] = u;
+			cnt[0][u & 2047]++;
+			cnt[1][u >> 11 & 2047]++;
+			cnt[2][u >> 22]++;
+		}
+	mem_kern_zone_free(&(struct mem_kern_zone){ NULL, 0, 0, z->more });
+	z->more = NULL;
+	z->n = n;
 	for (int p = 0; p < 3; p++) {
 		size_t sum = 0;
 		uint32_t *src = p == 1 ? t : k, *dst = p == 1 ? k : t;
@@ -166,21 +229,23 @@ sort_floats(float *v, size_t n)
 			cnt[p][b] = sum;
 			sum += c;
 		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[p][src[i] >> (11 * p) & 2047]++] = src[i];
+		for (size_t j = 0; j < n; j++)
+			dst[cnt[p][src[j] >> (11 * p) & 2047]++] = src[j];
 	}
 	/* three passes end in t */
-	for (size_t i = 0; i < n; i++) {
-		uint32_t u = t[i];
+	for (size_t j = 0; j < n; j++) {
+		uint32_t u = t[j];
 
 		u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
-		memcpy(&v[i], &u, sizeof u);
+		memcpy(&v[j], &u, sizeof u);
 	}
 	free(k);
+	return 0;
 }
 
-void
-mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
+/* The statistics of n sorted values. */
+static void
+sorted_stats(const float *v, size_t n, const double *pct, int npct,
     struct mem_kern_zonal_stats *out)
 {
 	double sum = 0, c = 0, ss = 0, mean;
@@ -193,7 +258,6 @@ mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
 			out->pct[k] = NAN;
 		return;
 	}
-	sort_floats(v, n);
 	/* Neumaier's compensated sum */
 	for (size_t i = 0; i < n; i++) {
 		double x = v[i], t = sum + x;
@@ -219,6 +283,30 @@ mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
 		/* numpy's lerp: exact at both ends */
 		out->pct[k] = t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 	}
+}
+
+void
+mem_kern_zonal_stats(float *v, size_t n, const double *pct, int npct,
+    struct mem_kern_zonal_stats *out)
+{
+	struct mem_kern_zone z = { v, n, n, NULL };
+
+	/* v has room for its n values: the sort neither grows nor frees it */
+	if (n > 0 && sort_zone(&z, n) < 0)
+		qsort(v, n, sizeof *v, cmp_float);
+	sorted_stats(v, n, pct, npct, out);
+}
+
+int
+mem_kern_zonal_stats_zone(struct mem_kern_zone *z, const double *pct, int npct,
+    struct mem_kern_zonal_stats *out)
+{
+	size_t n = mem_kern_zone_count(z);
+
+	if (n > 0 && sort_zone(z, n) < 0)
+		return -1;
+	sorted_stats(z->v, n, pct, npct, out);
+	return 0;
 }
 
 void

@@ -611,7 +611,7 @@ worker_release(struct worker *t, const struct run *r)
 		if (t->geoms)
 			mem_zones_geoms_free(t->geoms[k], r->sl[k].zones.n);
 		for (size_t z = 0; t->acc && t->acc[k] && z < r->sl[k].zones.n; z++)
-			free(t->acc[k][z].v);
+			mem_kern_zone_free(&t->acc[k][z]);
 		if (t->acc)
 			free(t->acc[k]);
 	}
@@ -1468,7 +1468,7 @@ done:
 		free(r.sl[k].gpkg);
 		free(r.sl[k].json);
 		for (size_t z = 0; r.sl[k].acc && z < r.sl[k].zones.n; z++)
-			free(r.sl[k].acc[z].v);
+			mem_kern_zone_free(&r.sl[k].acc[z]);
 		free(r.sl[k].acc);
 		mem_zones_release(&r.sl[k].zones);
 	}

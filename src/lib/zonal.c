@@ -295,9 +295,18 @@ mem_zones_write(const struct mem_zones *z, struct mem_kern_zone *vals,
 		json_t *zs = json_object();
 		double v[5];
 
-		mem_kern_zonal_stats(vals[i].v, vals[i].n, s->pct, s->npct, &st);
-		free(vals[i].v);
-		memset(&vals[i], 0, sizeof vals[i]);
+		if (mem_kern_zonal_stats_zone(&vals[i], s->pct, s->npct, &st) < 0) {
+			OGR_F_Destroy(f);
+			OGR_G_DestroyGeometry(g);
+			json_decref(zs);
+			GDALDatasetRollbackTransaction(ds);
+			GDALClose(ds);
+			unlink(tmp);
+			mem_err_set(err, MEM_EITEM, "out of memory for the statistics of zone %zu",
+			    i + 1);
+			goto done;
+		}
+		mem_kern_zone_free(&vals[i]);
 		total += st.count;
 		v[0] = (double)st.count;
 		v[1] = st.mean;
@@ -366,10 +375,8 @@ mem_zones_write(const struct mem_zones *z, struct mem_kern_zone *vals,
 		json_object_set(*summary, "stats", list);
 	rc = 0;
 done:
-	for (size_t i = 0; i < z->n; i++) {
-		free(vals[i].v);
-		memset(&vals[i], 0, sizeof vals[i]);
-	}
+	for (size_t i = 0; i < z->n; i++)
+		mem_kern_zone_free(&vals[i]);
 	json_decref(list);
 	free(map);
 	free(tmp);

@@ -477,8 +477,55 @@ test_zonal_gather(void)
 			bad = 1;
 		}
 	ok(!bad, "zonal gather: every zone's values in pixel order, NaN and other ids left out");
+	{
+		/*
+		 * three "threads" gather a third each; the third's zones merge
+		 * into the second's (chains), then into the first's: the
+		 * statistics over the chains equal those of the values gathered
+		 * in one place (radix sort above 256 values, qsort below)
+		 */
+		struct mem_kern_zone t[3][7];
+		double pct[] = { 0, 10, 50, 90, 100 };
+		int same = 1;
+
+		memset(t, 0, sizeof t);
+		for (int k = 0; k < 3; k++)
+			mem_kern_zonal_add(t[k], nz, ids + k * n / 3, v + k * n / 3,
+			    (k + 1) * n / 3 - k * n / 3);
+		for (size_t k = 0; k < nz; k++) {
+			struct mem_kern_zonal_stats a, b;
+			float *copy = malloc((ref[k].n + 1) * sizeof *copy);
+			size_t cut = k == 0 ? 100 : ref[k].n;	/* a small zone: the qsort path */
+
+			mem_kern_zonal_merge(&t[1][k], &t[2][k]);
+			mem_kern_zonal_merge(&t[0][k], &t[1][k]);
+			if (k == 0) {
+				/* keep the first 100 pixel-order values only, in both */
+				mem_kern_zone_free(&t[0][k]);
+				t[0][k].v = malloc(cut * sizeof *t[0][k].v);
+				memcpy(t[0][k].v, ref[k].v, 60 * sizeof *t[0][k].v);
+				t[0][k].n = t[0][k].cap = 60;
+				t[1][k].v = malloc(40 * sizeof *t[1][k].v);
+				memcpy(t[1][k].v, ref[k].v + 60, 40 * sizeof *t[1][k].v);
+				t[1][k].n = t[1][k].cap = 40;
+				mem_kern_zonal_merge(&t[0][k], &t[1][k]);
+			}
+			memcpy(copy, ref[k].v, cut * sizeof *copy);
+			mem_kern_zonal_stats(copy, cut, pct, 5, &a);
+			if (mem_kern_zonal_stats_zone(&t[0][k], pct, 5, &b) < 0 || a.count != b.count ||
+			    a.mean != b.mean || a.std != b.std || a.min != b.min || a.max != b.max ||
+			    memcmp(a.pct, b.pct, 5 * sizeof *a.pct) || t[0][k].more != NULL) {
+				diag("zone %zu: %zu values, %g/%g", k + 1, a.count, a.mean, b.mean);
+				same = 0;
+			}
+			mem_kern_zone_free(&t[0][k]);
+			free(copy);
+		}
+		ok(same, "zonal statistics over zones merged from three threads (chains) equal those "
+		    "of the values in one buffer");
+	}
 	for (size_t k = 0; k < nz; k++) {
-		free(z[k].v);
+		mem_kern_zone_free(&z[k]);
 		free(ref[k].v);
 	}
 	free(ref);

@@ -393,10 +393,22 @@ test_zonal_change_kernels(void)
 	ok(mem_kern_zonal_add(z, 2, ids, vals, 5) == 0 && z[0].n == 2 && z[1].n == 1,
 	    "values by zone, NaN and zone 0 left out");
 	ok(mem_kern_zonal_add(w, 2, ids, vals, 5) == 0 && mem_kern_zonal_merge(&z[0], &w[0]) == 0 &&
-	    z[0].n == 4 && w[0].n == 0, "a thread's values merged");
-	free(z[0].v);
-	free(z[1].v);
-	free(w[1].v);
+	    mem_kern_zone_count(&z[0]) == 4 && w[0].n == 0 && w[0].more == NULL,
+	    "a thread's values merged");
+	{
+		struct mem_kern_zone e = { 0 };
+
+		ok(mem_kern_zonal_merge(&e, &z[1]) == 0 && e.n == 1 && e.v[0] == 7 && z[1].v == NULL,
+		    "merged into an empty zone: the buffer moves");
+		ok(mem_kern_zonal_stats_zone(&z[0], p, 4, &st) == 0 && st.count == 4 && st.min == 1 &&
+		    st.max == 3 && st.mean == 2 && z[0].more == NULL && z[0].n == 4 &&
+		    z[0].v[0] == 1 && z[0].v[3] == 3,
+		    "statistics over a merged zone, left sorted in one buffer");
+		mem_kern_zone_free(&e);
+	}
+	mem_kern_zone_free(&z[0]);
+	mem_kern_zone_free(&z[1]);
+	mem_kern_zone_free(&w[1]);
 	mem_kern_threshold_f32(d, m, 4, -0.2);
 	ok(m[0] == 1 && m[1] == 1 && m[2] == 0 && isnan(m[3]), "a loss: d <= -0.2, NaN kept");
 	mem_kern_threshold_f32(d, m, 4, 0.1);
