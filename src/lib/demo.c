@@ -233,7 +233,8 @@ mem_demo_write(const char *dir, int n, struct mem_err *err)
 		goto fail;
 	}
 	path = mem_path_join(idir, "SCL.tif");
-	if (mem_raster_write_cog(ds, path, NULL, err) < 0) {
+	/* classes: overviews by nearest neighbour, not the COG driver's cubic */
+	if (mem_raster_write_cog(ds, path, (char *[]){ "RESAMPLING=NEAREST", NULL }, err) < 0) {
 		GDALClose(ds);
 		free(path);
 		goto fail;

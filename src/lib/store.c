@@ -43,6 +43,46 @@ is_raster(const json_t *asset)
 	    (n > 5 && !strcasecmp(href + n - 5, ".tiff")));
 }
 
+/*
+ * A raster of classes (a classification, a mask, a quality band): its
+ * roles say "classification", a band has classification:classes or
+ * :bitfields, or it is Sentinel-2's SCL or Landsat's QA_PIXEL, whose
+ * items say neither (Earth Search, Planetary Computer).  Its overviews
+ * must hold its own values, not a cubic blend of them.
+ */
+static int
+is_categorical(const char *key, const json_t *asset)
+{
+	const json_t *roles = json_object_get(asset, "roles"), *b, *r;
+	size_t i;
+
+	if (key && (strcasecmp(key, "scl") == 0 || strcasecmp(key, "qa_pixel") == 0))
+		return 1;
+	json_array_foreach(roles, i, r)
+		if (json_is_string(r) && strcmp(json_string_value(r), "classification") == 0)
+			return 1;
+	json_array_foreach(json_object_get(asset, "raster:bands"), i, b)
+		if (json_object_get(b, "classification:classes") ||
+		    json_object_get(b, "classification:bitfields"))
+			return 1;
+	return 0;
+}
+
+/*
+ * The COG options for an asset: the user's --co, and for a raster of
+ * classes RESAMPLING=NEAREST unless they set one (the COG driver's
+ * default, CUBIC, would make overview values no class has).
+ */
+static char **
+cog_options(const char *key, const json_t *asset, char **co)
+{
+	char **out = CSLDuplicate(co);
+
+	if (is_categorical(key, asset) && CSLFetchNameValue(out, "RESAMPLING") == NULL)
+		out = CSLSetNameValue(out, "RESAMPLING", "NEAREST");
+	return out;
+}
+
 static int
 is_geopackage(const json_t *asset)
 {
@@ -258,10 +298,14 @@ mem_store_item(const json_t *item, const struct mem_store_opts *o, int *skipped,
 		skey = mem_path_safe_name(key);
 		if (is_raster(a)) {
 			GDALDatasetH src = mem_raster_open(href, err), ds;
+			char **co = cog_options(key, a, o->co);
+			int wrc;
 
 			fname = mem_xasprintf("%s.tif", skey);
 			path = mem_path_join(dir, fname);
-			if (src == NULL || mem_raster_write_cog(src, path, o->co, err) < 0) {
+			wrc = src == NULL ? -1 : mem_raster_write_cog(src, path, co, err);
+			CSLDestroy(co);
+			if (wrc < 0) {
 				if (src)
 					GDALClose(src);
 				mem_err_prefix(err, "item '%s' asset '%s'", mem_item_id(item), key);
@@ -977,10 +1021,16 @@ mosaic_asset(json_t **items, size_t n, const char *key, const char *dir,
 		json_object_set_new(bo, "statistics", s);
 		json_array_append_new(rb, bo);
 	}
-	if (mem_raster_write_cog(vrt, path, o->co, err) < 0) {
-		GDALClose(vrt);
-		json_decref(rb);
-		goto out;
+	{
+		char **co = cog_options(key, asset, o->co);
+		int wrc = mem_raster_write_cog(vrt, path, co, err);
+
+		CSLDestroy(co);
+		if (wrc < 0) {
+			GDALClose(vrt);
+			json_decref(rb);
+			goto out;
+		}
 	}
 	GDALClose(vrt);
 	if (json_array_size(rb) > 0)

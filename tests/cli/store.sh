@@ -33,6 +33,22 @@ sum=$(json_get "$ij" "d['assets']['ndvi']['file:checksum']")
 sid=S2A_32TNR_20240715_0_L2A_DEMO
 scl="out/sentinel-2-l2a-demo/$sid/scl.tif"
 is_cog "$scl" && ok "the scene's SCL stored as a COG" || not_ok "scl not stored as COG"
+# a raster of classes gets overviews by nearest neighbour: each overview pixel
+# is one of the four it covers (the COG driver's default, cubic, blends them)
+nearest_ov() { gdal_py -c "
+from osgeo import gdal; import numpy as np, sys
+d = gdal.Open(sys.argv[1]); b = d.GetRasterBand(1)
+if b.GetOverviewCount() == 0: print('no overview'); sys.exit()
+x = b.ReadAsArray(); o = b.GetOverview(0).ReadAsArray()
+h, w = o.shape; x = x[:2 * h, :2 * w]
+q = np.stack([x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]])
+print(int((q == o).any(axis=0).sum()), o.size, len(np.unique(x)))" "$1"; }
+# (128-pixel blocks: the 512-pixel SCL gets overviews)
+mem-store -o out-ov --co BLOCKSIZE=128 < scene.json > /dev/null
+set -- $(nearest_ov "out-ov/sentinel-2-l2a-demo/$sid/scl.tif")
+[ "$#" = 3 ] && [ "$1" = "$2" ] && [ "$3" -ge 3 ] &&
+	ok "the stored SCL's overview pixels are each one of the four they cover ($2 px, $3 classes)" ||
+	not_ok "SCL overview: $*"
 emitted=$(json_get stored.json "d['assets']['ndvi']['href']")
 case $emitted in /*/out/ndvi/*/ndvi.tif) ok "emitted items carry absolute hrefs" ;; *) not_ok "emitted href $emitted" ;; esac
 
