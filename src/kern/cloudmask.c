@@ -38,13 +38,10 @@ dilate_row(const unsigned char *m, unsigned char *h, int w, int d)
 		memcpy(h, m, (size_t)w);
 		return;
 	}
-	for (int x = 0; x < w; x++) {
+	/* the ends, [0, lo) and [hi, w) */
+	for (int x = 0; x < w; x = x + 1 == lo ? hi : x + 1) {
 		unsigned char v = m[x];
 
-		if (x >= lo && x < hi) {
-			x = hi - 1;	/* the middle below */
-			continue;
-		}
 		for (int k = 1; k <= d; k++)
 			v |= ((x - k >= 0 ? m[x - k] : 0) | (x + k < w ? m[x + k] : 0)) & 1;
 		h[x] = v;

@@ -135,11 +135,10 @@ mem_kern_zone_count(const struct mem_kern_zone *z)
 	return n;
 }
 
-void
-mem_kern_zone_free(struct mem_kern_zone *z)
+/* Frees a chain of zones, their values included. */
+static void
+free_chain(struct mem_kern_zone *p)
 {
-	struct mem_kern_zone *p = z->more;
-
 	while (p) {
 		struct mem_kern_zone *next = p->more;
 
@@ -147,6 +146,12 @@ mem_kern_zone_free(struct mem_kern_zone *z)
 		free(p);
 		p = next;
 	}
+}
+
+void
+mem_kern_zone_free(struct mem_kern_zone *z)
+{
+	free_chain(z->more);
 	free(z->v);
 	memset(z, 0, sizeof *z);
 }
@@ -199,7 +204,7 @@ sort_zone(struct mem_kern_zone *z, size_t n)
 			memcpy(v + m, p->v, p->n * sizeof *v);
 			m += p->n;
 		}
-		mem_kern_zone_free(&(struct mem_kern_zone){ NULL, 0, 0, z->more });
+		free_chain(z->more);
 		z->more = NULL;
 		z->n = n;
 		qsort(v, n, sizeof *v, cmp_float);
@@ -216,7 +221,7 @@ sort_zone(struct mem_kern_zone *z, size_t n)
 			cnt[1][u >> 11 & 2047]++;
 			cnt[2][u >> 22]++;
 		}
-	mem_kern_zone_free(&(struct mem_kern_zone){ NULL, 0, 0, z->more });
+	free_chain(z->more);
 	z->more = NULL;
 	z->n = n;
 	for (int p = 0; p < 3; p++) {
